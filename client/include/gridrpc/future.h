@@ -1,0 +1,157 @@
+// Future<T>: the result of an asynchronous call, to wait on or to chain.
+//
+// A future has one consumer: take its value once, with Get(), or hand it to a continuation with
+// Then(). Continuations run on the thread that completes the call (a gRPC callback thread when
+// the call went remote): keep them short and never block in them.
+//
+// Example:
+//   gridrpc::Future<IncResponse> f = counter->IncAsync(request);
+//   f.Then([](absl::StatusOr<IncResponse> r) { if (r.ok()) Print(r->value()); });
+//
+//   absl::StatusOr<int64_t> v = counter->IncAsync(request)
+//       .Then([](absl::StatusOr<IncResponse> r) -> absl::StatusOr<int64_t> {
+//         if (!r.ok()) return r.status();
+//         return r->value() * 2;
+//       })
+//       .Get();
+#ifndef GRIDRPC_FUTURE_H_
+#define GRIDRPC_FUTURE_H_
+
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace gridrpc {
+
+template <typename T>
+class Future;
+
+namespace internal {
+
+template <typename T>
+class FutureState {
+ public:
+  using Continuation = absl::AnyInvocable<void(absl::StatusOr<T>) &&>;
+
+  // Completes the future once; a continuation already attached runs now, on this thread.
+  void Set(absl::StatusOr<T> value) {
+    Continuation continuation;
+    {
+      absl::MutexLock lock(&mu_);
+      if (continuation_) {
+        continuation = std::move(continuation_);
+      } else {
+        value_.emplace(std::move(value));
+        return;
+      }
+    }
+    std::move(continuation)(std::move(value));
+  }
+
+  // Runs `continuation` with the value: now if it is there, else when Set() is called.
+  void OnReady(Continuation continuation) {
+    std::optional<absl::StatusOr<T>> value;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!value_.has_value()) {
+        continuation_ = std::move(continuation);
+        return;
+      }
+      value.swap(value_);
+    }
+    std::move(continuation)(std::move(*value));
+  }
+
+  bool ready() const {
+    absl::MutexLock lock(&mu_);
+    return value_.has_value();
+  }
+
+  bool WaitFor(absl::Duration timeout) const {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(this, &FutureState::HasValue), timeout);
+  }
+
+  absl::StatusOr<T> Take() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(this, &FutureState::HasValue));
+    absl::StatusOr<T> out = std::move(*value_);
+    value_.reset();
+    return out;
+  }
+
+ private:
+  bool HasValue() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return value_.has_value(); }
+
+  mutable absl::Mutex mu_;
+  std::optional<absl::StatusOr<T>> value_ ABSL_GUARDED_BY(mu_);
+  Continuation continuation_ ABSL_GUARDED_BY(mu_);
+};
+
+template <typename R>
+struct ThenTraits {  // a continuation returning U or StatusOr<U> makes a Future<U>
+  using Value = R;
+};
+template <typename U>
+struct ThenTraits<absl::StatusOr<U>> {
+  using Value = U;
+};
+
+}  // namespace internal
+
+// The producing side of a Future. Movable, not copyable; Set() it exactly once.
+template <typename T>
+class Promise {
+ public:
+  Promise() : state_(std::make_shared<internal::FutureState<T>>()) {}
+
+  Future<T> future() const { return Future<T>(state_); }
+  void Set(absl::StatusOr<T> value) { state_->Set(std::move(value)); }
+
+ private:
+  std::shared_ptr<internal::FutureState<T>> state_;
+};
+
+template <typename T>
+class Future {
+ public:
+  // True once the call has completed.
+  bool ready() const { return state_->ready(); }
+  // Waits up to `timeout`; true when the call has completed.
+  bool WaitFor(absl::Duration timeout) const { return state_->WaitFor(timeout); }
+  // Waits for the call and takes its result.
+  absl::StatusOr<T> Get() && { return state_->Take(); }
+
+  // Hands the result to `f`, now or when the call completes. If `f` returns void, this is the
+  // end of the chain; if it returns U or absl::StatusOr<U>, Then returns a Future<U>.
+  template <typename F>
+  auto Then(F&& f) && {
+    using R = std::invoke_result_t<F, absl::StatusOr<T>>;
+    if constexpr (std::is_void_v<R>) {
+      state_->OnReady([f = std::forward<F>(f)](absl::StatusOr<T> v) mutable { f(std::move(v)); });
+    } else {
+      using U = typename internal::ThenTraits<R>::Value;
+      Promise<U> next;
+      Future<U> out = next.future();
+      state_->OnReady([f = std::forward<F>(f), next = std::move(next)](
+                          absl::StatusOr<T> v) mutable { next.Set(f(std::move(v))); });
+      return out;
+    }
+  }
+
+ private:
+  friend class Promise<T>;
+  explicit Future(std::shared_ptr<internal::FutureState<T>> state) : state_(std::move(state)) {}
+
+  std::shared_ptr<internal::FutureState<T>> state_;
+};
+
+}  // namespace gridrpc
+
+#endif  // GRIDRPC_FUTURE_H_

@@ -1,0 +1,160 @@
+#include "gridrpc/client.h"
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "client_state.h"
+#include "gridrpc/cluster.grpc.pb.h"
+#include "gridrpc/internal/status.h"
+
+namespace gridrpc {
+namespace internal {
+
+ClientState::ClientState(ClientOptions options) : options_(std::move(options)) {
+  absl::MutexLock lock(&mu_);
+  routing_ = std::make_shared<Routing>();
+}
+
+std::shared_ptr<const ClientState::Routing> ClientState::routing() const {
+  absl::MutexLock lock(&mu_);
+  return routing_;
+}
+
+std::shared_ptr<grpc::Channel> ClientState::ChannelTo(const std::string& address) {
+  std::shared_ptr<grpc::Channel>& channel = channels_[address];
+  if (channel == nullptr) {
+    channel = grpc::CreateChannel(address, options_.credentials != nullptr
+                                               ? options_.credentials
+                                               : grpc::InsecureChannelCredentials());
+  }
+  return channel;
+}
+
+absl::Status ClientState::Install(v1::PartitionTable proto) {
+  absl::StatusOr<PartitionTable> table = PartitionTable::FromProto(std::move(proto));
+  if (!table.ok()) return table.status();
+  absl::MutexLock lock(&mu_);
+  if (routing_->table != nullptr && routing_->table->version() >= table->version()) {
+    return absl::OkStatus();
+  }
+  auto next = std::make_shared<Routing>();
+  next->table = std::make_shared<const PartitionTable>(*std::move(table));
+  for (int i = 0; i < next->table->member_count(); ++i) {
+    next->channels.push_back(ChannelTo(next->table->member(i).address()));
+  }
+  routing_ = std::move(next);
+  return absl::OkStatus();
+}
+
+std::vector<std::string> ClientState::CandidateAddresses() const {
+  std::vector<std::string> out;
+  {
+    absl::MutexLock lock(&mu_);
+    if (routing_->table != nullptr) {
+      for (int i = 0; i < routing_->table->member_count(); ++i) {
+        out.push_back(routing_->table->member(i).address());
+      }
+    }
+  }
+  out.insert(out.end(), options_.members.begin(), options_.members.end());
+  return out;
+}
+
+absl::Status ClientState::LoadTable() {
+  std::vector<std::string> errors;
+  for (const std::string& address : CandidateAddresses()) {
+    std::shared_ptr<grpc::Channel> channel;
+    {
+      absl::MutexLock lock(&mu_);
+      channel = ChannelTo(address);
+    }
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + options_.connect_timeout));
+    context.set_wait_for_ready(true);  // ride out a member that is still starting
+    v1::PartitionTable table;
+    const grpc::Status status =
+        v1::Cluster::NewStub(channel)->GetPartitionTable(&context, {}, &table);
+    if (!status.ok()) {
+      errors.push_back(absl::StrCat(address, ": ", status.error_message()));
+      continue;
+    }
+    if (absl::Status installed = Install(std::move(table)); !installed.ok()) {
+      errors.push_back(absl::StrCat(address, ": ", installed.message()));
+      continue;
+    }
+    return absl::OkStatus();
+  }
+  if (errors.empty()) return absl::InvalidArgumentError("no member addresses to connect to");
+  return absl::UnavailableError(
+      absl::StrCat("no member answered with a partition table: ", absl::StrJoin(errors, "; ")));
+}
+
+void ClientState::RefreshAsync(absl::AnyInvocable<void() &&> done) {
+  std::string address;
+  {
+    absl::MutexLock lock(&mu_);
+    refresh_waiters_.push_back(std::move(done));
+    if (refreshing_) return;
+    refreshing_ = true;
+  }
+  const std::vector<std::string> candidates = CandidateAddresses();
+  {
+    absl::MutexLock lock(&mu_);
+    address = candidates[next_address_++ % candidates.size()];
+  }
+  struct Call {
+    grpc::ClientContext context;
+    v1::GetPartitionTableRequest request;
+    v1::PartitionTable response;
+    std::unique_ptr<v1::Cluster::Stub> stub;
+  };
+  auto call = std::make_shared<Call>();
+  {
+    absl::MutexLock lock(&mu_);
+    call->stub = v1::Cluster::NewStub(ChannelTo(address));
+  }
+  call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.connect_timeout));
+  call->stub->async()->GetPartitionTable(&call->context, &call->request, &call->response,
+                                         [this, call](grpc::Status status) {
+                                           if (status.ok()) {
+                                             // A table that fails validation is ignored: the
+                                             // next refresh asks another member.
+                                             Install(std::move(call->response)).IgnoreError();
+                                           }
+                                           FinishRefresh();
+                                         });
+}
+
+void ClientState::FinishRefresh() {
+  std::vector<absl::AnyInvocable<void() &&>> waiters;
+  {
+    absl::MutexLock lock(&mu_);
+    refreshing_ = false;
+    waiters.swap(refresh_waiters_);
+  }
+  for (auto& waiter : waiters) std::move(waiter)();
+}
+
+}  // namespace internal
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
+  if (options.members.empty()) {
+    return absl::InvalidArgumentError("ClientOptions.members names no member to connect to");
+  }
+  auto state = std::make_shared<internal::ClientState>(std::move(options));
+  if (absl::Status s = state->LoadTable(); !s.ok()) return s;
+  return std::unique_ptr<Client>(new Client(std::move(state)));
+}
+
+Client::~Client() = default;
+
+std::shared_ptr<const PartitionTable> Client::partition_table() const {
+  return state_->routing()->table;
+}
+
+absl::Status Client::RefreshPartitionTable() { return state_->LoadTable(); }
+
+}  // namespace gridrpc

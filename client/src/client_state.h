@@ -1,0 +1,60 @@
+// What a Client and its proxies share: options, the partition table and a channel per member.
+#ifndef GRIDRPC_CLIENT_SRC_CLIENT_STATE_H_
+#define GRIDRPC_CLIENT_SRC_CLIENT_STATE_H_
+
+#include <grpcpp/channel.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/synchronization/mutex.h"
+#include "gridrpc/client.h"
+#include "gridrpc/partition_table.h"
+
+namespace gridrpc::internal {
+
+// Thread-safe.
+class ClientState {
+ public:
+  // An immutable snapshot to route one call by: channels[i] reaches table->member(i).
+  struct Routing {
+    std::shared_ptr<const PartitionTable> table;
+    std::vector<std::shared_ptr<grpc::Channel>> channels;
+  };
+
+  explicit ClientState(ClientOptions options);
+
+  const ClientOptions& options() const { return options_; }
+  std::shared_ptr<const Routing> routing() const;
+
+  // Loads the table from the first member that answers: the current table's members, then the
+  // seed addresses. Blocks up to the connect timeout per member.
+  absl::Status LoadTable();
+
+  // Reloads the table in the background; `done` runs once the attempt ended (it may not have
+  // changed anything). Concurrent requests share one reload.
+  void RefreshAsync(absl::AnyInvocable<void() &&> done);
+
+ private:
+  // Adopts `proto` if it is valid and newer than the current table.
+  absl::Status Install(v1::PartitionTable proto);
+  std::shared_ptr<grpc::Channel> ChannelTo(const std::string& address)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<std::string> CandidateAddresses() const;
+  void FinishRefresh();
+
+  const ClientOptions options_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const Routing> routing_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
+  bool refreshing_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<absl::AnyInvocable<void() &&>> refresh_waiters_ ABSL_GUARDED_BY(mu_);
+  size_t next_address_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace gridrpc::internal
+
+#endif  // GRIDRPC_CLIENT_SRC_CLIENT_STATE_H_

@@ -1,0 +1,50 @@
+# gridrpc_generate(<target> PROTOS <files...> [IMPORT_DIRS <dirs...>] [PROTO_ROOT <dir>])
+#
+# Creates a static library <target> from annotated .proto files: protobuf's C++ messages plus
+# gridrpc's proxies, server bases and method tables (<name>.gridrpc.h). Link <target> and
+# include "<path>/<name>.gridrpc.h". PROTOS are relative to PROTO_ROOT (default: the current
+# source dir); generated files land under the current binary dir with the same relative paths.
+#
+# Example:
+#   gridrpc_generate(counter_contract PROTOS examples/counter.proto PROTO_ROOT ${CMAKE_CURRENT_SOURCE_DIR}/proto)
+#   target_link_libraries(my_member PRIVATE counter_contract)
+function(gridrpc_generate target)
+  cmake_parse_arguments(ARG "" "PROTO_ROOT" "PROTOS;IMPORT_DIRS" ${ARGN})
+  if(NOT ARG_PROTOS)
+    message(FATAL_ERROR "gridrpc_generate(${target}): PROTOS is empty")
+  endif()
+  if(NOT ARG_PROTO_ROOT)
+    set(ARG_PROTO_ROOT ${CMAKE_CURRENT_SOURCE_DIR})
+  endif()
+  set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/${target}_gen)
+  set(include_args -I${ARG_PROTO_ROOT} -I${GRIDRPC_PROTO_DIR})
+  foreach(dir IN LISTS ARG_IMPORT_DIRS)
+    list(APPEND include_args -I${dir})
+  endforeach()
+  list(APPEND include_args -I${Protobuf_INCLUDE_DIRS})
+
+  set(sources)
+  foreach(proto IN LISTS ARG_PROTOS)
+    string(REGEX REPLACE "\\.proto$" "" stem ${proto})
+    set(outputs ${out_dir}/${stem}.pb.h ${out_dir}/${stem}.pb.cc
+                ${out_dir}/${stem}.gridrpc.h ${out_dir}/${stem}.gridrpc.cc)
+    add_custom_command(
+      OUTPUT ${outputs}
+      COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
+      COMMAND protobuf::protoc ${include_args}
+              --cpp_out=${out_dir}
+              --plugin=protoc-gen-gridrpc=$<TARGET_FILE:protoc-gen-gridrpc>
+              --gridrpc_out=${out_dir}
+              ${proto}
+      WORKING_DIRECTORY ${ARG_PROTO_ROOT}
+      DEPENDS ${ARG_PROTO_ROOT}/${proto} protoc-gen-gridrpc protobuf::protoc
+      COMMENT "gridrpc: generating ${proto}"
+      VERBATIM)
+    list(APPEND sources ${out_dir}/${stem}.pb.cc ${out_dir}/${stem}.gridrpc.cc)
+  endforeach()
+
+  add_library(${target} STATIC ${sources})
+  target_include_directories(${target} PUBLIC ${out_dir})
+  target_link_libraries(${target} PUBLIC gridrpc::client gridrpc::server gridrpc::protos
+                        protobuf::libprotobuf)
+endfunction()

@@ -1,0 +1,32 @@
+// The metadata keys and status conventions proxies and members agree on. Internal: users see
+// them only as documented in docs/PROTOCOL.md.
+#ifndef GRIDRPC_INTERNAL_WIRE_H_
+#define GRIDRPC_INTERNAL_WIRE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace gridrpc::internal {
+
+// Request metadata: the partition the caller routed to (decimal). Absent: the member routes
+// the call itself from the request's routing key.
+inline constexpr char kPartitionKey[] = "gridrpc-partition";
+// Request metadata: the partition-table version the caller routed with (decimal).
+inline constexpr char kTableVersionKey[] = "gridrpc-table-version";
+// Trailing metadata on a call the member refused because it does not own the partition
+// (status UNAVAILABLE): the member's table version. The call did not run; retrying is safe.
+inline constexpr char kWrongOwnerKey[] = "gridrpc-wrong-owner";
+
+// Parses a partition id from metadata text: decimal digits only, in [0, partition_count).
+// The error message names the key, the text and the valid range.
+absl::StatusOr<int> ParsePartitionId(std::string_view text, int partition_count);
+
+// Parses a non-negative decimal integer (table versions).
+std::optional<int64_t> ParseDecimal(std::string_view text);
+
+}  // namespace gridrpc::internal
+
+#endif  // GRIDRPC_INTERNAL_WIRE_H_

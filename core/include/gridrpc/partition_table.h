@@ -1,0 +1,58 @@
+// The partition table: partition -> [primary, backup1, ...] members, under a version that only
+// grows. Clients route by it; members check ownership against it.
+//
+// A PartitionTable is immutable once built: share it as std::shared_ptr<const PartitionTable>
+// and replace it whole when it changes. All methods are thread-safe.
+//
+// Example:
+//   PartitionTable table = PartitionTable::Plan("dev", /*version=*/1, members, 271,
+//                                               /*backup_count=*/1);
+//   const v1::MemberInfo& owner = table.member(table.Owner(17));
+#ifndef GRIDRPC_PARTITION_TABLE_H_
+#define GRIDRPC_PARTITION_TABLE_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "gridrpc/cluster.pb.h"
+
+namespace gridrpc {
+
+class PartitionTable {
+ public:
+  // Spreads primaries and backups evenly: partition p has its primary on members[p % n] and
+  // backup i on members[(p + i) % n]. The replica count is capped by the member count.
+  static PartitionTable Plan(std::string cluster_name, int64_t version,
+                             std::vector<v1::MemberInfo> members, int partition_count,
+                             int backup_count);
+
+  // Checks what a peer sent: a positive partition count, one replica list per partition,
+  // member indexes in range, no member twice in one replica list.
+  static absl::StatusOr<PartitionTable> FromProto(v1::PartitionTable proto);
+
+  const v1::PartitionTable& proto() const { return proto_; }
+  int64_t version() const { return proto_.version(); }
+  int partition_count() const { return proto_.partition_count(); }
+  const std::string& cluster_name() const { return proto_.cluster_name(); }
+  int member_count() const { return proto_.members_size(); }
+  const v1::MemberInfo& member(int index) const { return proto_.members(index); }
+
+  // Member index of the partition's primary, or -1 when it has none.
+  int Owner(int partition) const;
+  // Replica index (0 primary, 1.. backups) the member holds of the partition, or -1.
+  int ReplicaIndex(int partition, int member_index) const;
+  // Index of the member with this id, or -1.
+  int MemberIndex(std::string_view member_id) const;
+
+ private:
+  explicit PartitionTable(v1::PartitionTable proto) : proto_(std::move(proto)) {}
+
+  v1::PartitionTable proto_;
+};
+
+}  // namespace gridrpc
+
+#endif  // GRIDRPC_PARTITION_TABLE_H_

@@ -1,0 +1,130 @@
+// Member: one gRPC server hosting gridrpc services and owning partition replicas.
+//
+// Each user method is served as an ordinary gRPC method (`/examples.Counter/Inc`), so any gRPC
+// client in any language can call a member. A call runs only on the member owning its
+// partition, inside the partition (see internal/partition_executor.h); a member that does not
+// own it answers UNAVAILABLE with the `gridrpc-wrong-owner` trailer and does not run it. A
+// member also serves gRPC health checking, server reflection and the gridrpc.v1.Cluster control
+// plane (the partition table smart clients route by).
+//
+// Lifecycle: Create, AddService..., Start, InstallPartitionTable (the embedded cluster or the
+// coordinator does this), Shutdown. Thread-safe after Start.
+//
+// Example:
+//   auto member = gridrpc::Member::Create({.listen = "127.0.0.1:5701"}).value();
+//   member->AddService(std::make_unique<CounterImpl>()).IgnoreError();
+//   if (absl::Status s = member->Start(); !s.ok()) return s;
+//   member->InstallPartitionTable(SingleMemberTable(*member));
+#ifndef GRIDRPC_MEMBER_H_
+#define GRIDRPC_MEMBER_H_
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "gridrpc/internal/partition_executor.h"
+#include "gridrpc/partition_table.h"
+#include "gridrpc/partitioning.h"
+#include "gridrpc/service.h"
+
+namespace grpc {
+class Channel;
+class Server;
+class ServerUnaryReactor;
+}  // namespace grpc
+
+namespace gridrpc {
+
+struct MemberOptions {
+  // host:port to listen on; port 0 picks a free port (see Member::address()).
+  std::string listen = "127.0.0.1:0";
+  std::string cluster_name = "dev";
+  int partition_count = kDefaultPartitionCount;
+  // Handed to every hosted service's Init().
+  Properties properties;
+  // Unique member id; empty: a random one.
+  std::string member_id;
+};
+
+class Member {
+ public:
+  static absl::StatusOr<std::unique_ptr<Member>> Create(MemberOptions options);
+  ~Member();  // shuts down if still running
+
+  Member(const Member&) = delete;
+  Member& operator=(const Member&) = delete;
+
+  // Hosts `service` under its contract's lookup name. Before Start only.
+  absl::Status AddService(std::unique_ptr<ServiceBase> service);
+
+  // Initializes the services, then listens and serves. Calls are refused as "no partition table
+  // yet" until InstallPartitionTable.
+  absl::Status Start();
+
+  // Adopts a newer table: the member serves the partitions it is primary of in `table`, which
+  // must list this member and have this member's partition count.
+  absl::Status InstallPartitionTable(std::shared_ptr<const PartitionTable> table);
+
+  // Stops accepting calls, lets calls in flight finish (up to `grace`), then shuts services down.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+
+  const MemberContext& context() const { return context_; }
+  const std::string& id() const { return context_.id(); }
+  const std::string& address() const { return context_.address(); }
+  std::shared_ptr<const PartitionTable> partition_table() const;
+  // A channel into this member's server without the network. Valid after Start.
+  std::shared_ptr<grpc::Channel> InProcessChannel();
+
+  // One-way calls whose method failed since Start (their callers are not told).
+  int64_t one_way_failures() const { return one_way_failures_.load(std::memory_order_relaxed); }
+
+ private:
+  struct HostedMethod;
+  struct PartitionState;
+  class RawService;
+  class ControlService;
+  class UnknownMethodService;
+
+  explicit Member(MemberOptions options, std::string id);
+
+  grpc::ServerUnaryReactor* Handle(const HostedMethod& hosted, grpc::CallbackServerContext* ctx,
+                                   const grpc::ByteBuffer* request_bytes,
+                                   grpc::ByteBuffer* response);
+  absl::StatusOr<int> RoutePartition(const HostedMethod& hosted,
+                                     const grpc::CallbackServerContext& ctx,
+                                     const google::protobuf::Message& request);
+  // Runs inside the partition.
+  void RunOperation(const HostedMethod& hosted, grpc::CallbackServerContext* ctx,
+                    grpc::ServerUnaryReactor* reactor, const google::protobuf::Message& request,
+                    int partition, grpc::ByteBuffer* response);
+
+  const MemberOptions options_;
+  MemberContext context_;
+  internal::PartitionExecutor executor_;
+  // Indexed by partition; each entry is touched only by operations of its partition.
+  std::vector<PartitionState> partitions_;
+
+  std::vector<std::unique_ptr<ServiceBase>> services_;
+  std::vector<std::unique_ptr<HostedMethod>> methods_;  // handlers point into these
+  std::vector<std::unique_ptr<RawService>> raw_services_;
+  std::unique_ptr<ControlService> control_service_;
+  std::unique_ptr<UnknownMethodService> unknown_method_service_;
+  std::unique_ptr<grpc::Server> server_;
+  bool started_ = false;
+  bool shut_down_ = false;
+
+  mutable absl::Mutex table_mu_;
+  std::shared_ptr<const PartitionTable> table_ ABSL_GUARDED_BY(table_mu_);
+  // Partitions this member is primary of, for plain-gRPC calls without a routing key.
+  std::shared_ptr<const std::vector<int>> owned_ ABSL_GUARDED_BY(table_mu_);
+  std::atomic<uint64_t> next_owned_{0};
+  std::atomic<int64_t> one_way_failures_{0};
+};
+
+}  // namespace gridrpc
+
+#endif  // GRIDRPC_MEMBER_H_

@@ -1,0 +1,183 @@
+// The member-side SPI: what a hosted service is, the context each call runs in, and the
+// per-partition containers that hold a partitioned service's state.
+//
+// Generated server bases (`examples::Counter::PartitionedService`) implement ServiceBase; users
+// derive from those and override the contract's methods. A service whose state is not a proto
+// message derives from the generated base of a contract without a `state` option, implements
+// NewContainer() with its own Container, and reads it through PartitionContext::container().
+//
+// Threading: a member runs the operations of one partition one at a time, in arrival order, so
+// code running for a partition needs no lock for that partition's container. Different
+// partitions run concurrently; a stateless service's methods may run on several threads at once.
+#ifndef GRIDRPC_SERVICE_H_
+#define GRIDRPC_SERVICE_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gridrpc/service_descriptor.h"
+
+namespace google::protobuf {
+class Message;
+}  // namespace google::protobuf
+namespace grpc {
+class ByteBuffer;
+class CallbackServerContext;
+}  // namespace grpc
+
+namespace gridrpc {
+
+// Service properties handed to ManagedService::Init (Hazelcast's service `Properties`).
+using Properties = std::map<std::string, std::string, std::less<>>;
+
+// The state of one partitioned service for one partition. Touched only by operations of that
+// partition, which never run concurrently: implementations need no locking.
+class Container {
+ public:
+  virtual ~Container() = default;
+  // Everything the partition holds, for migration and backup resync.
+  virtual absl::StatusOr<std::string> ToMigrationData() const = 0;
+  // Replaces the state with what ToMigrationData() produced elsewhere. On error the container
+  // is left as it was.
+  virtual absl::Status ApplyMigrationData(std::string_view data) = 0;
+  // Drops everything (the source after a migration, the destination after a rollback).
+  virtual void Clear() = 0;
+};
+
+// The container of a contract that declares its state as a proto message.
+template <typename State>
+class MessageContainer final : public Container {
+ public:
+  State& state() { return state_; }
+  const State& state() const { return state_; }
+
+  absl::StatusOr<std::string> ToMigrationData() const override {
+    std::string out;
+    if (!state_.SerializeToString(&out)) {
+      return absl::InternalError("cannot serialize " + state_.GetTypeName());
+    }
+    return out;
+  }
+  absl::Status ApplyMigrationData(std::string_view data) override {
+    State next;
+    if (!next.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+      return absl::InvalidArgumentError("migration data does not parse as " +
+                                        state_.GetTypeName());
+    }
+    state_ = std::move(next);
+    return absl::OkStatus();
+  }
+  void Clear() override { state_.Clear(); }
+
+ private:
+  State state_;
+};
+
+// The member a service runs on. Lives as long as the member; thread-safe.
+class MemberContext {
+ public:
+  MemberContext(std::string id, std::string cluster_name, int partition_count)
+      : id_(std::move(id)), cluster_name_(std::move(cluster_name)),
+        partition_count_(partition_count) {}
+
+  const std::string& id() const { return id_; }
+  // host:port clients reach the member at; set once the member is listening.
+  const std::string& address() const { return address_; }
+  const std::string& cluster_name() const { return cluster_name_; }
+  int partition_count() const { return partition_count_; }
+
+  void set_address(std::string address) { address_ = std::move(address); }  // before Start ends
+
+ private:
+  const std::string id_;
+  std::string address_;
+  const std::string cluster_name_;
+  const int partition_count_;
+};
+
+// One call as a stateless method sees it. Valid only during the call.
+class CallContext {
+ public:
+  CallContext(const MemberContext& member, grpc::CallbackServerContext& grpc_context,
+              int partition_id)
+      : member_(member), grpc_context_(grpc_context), partition_id_(partition_id) {}
+
+  // The partition the call was routed to.
+  int partition_id() const { return partition_id_; }
+  const MemberContext& member() const { return member_; }
+  // A client metadata value (meta arguments travel as metadata), or nullopt.
+  std::optional<std::string_view> metadata(std::string_view key) const;
+  grpc::CallbackServerContext& grpc_context() const { return grpc_context_; }
+
+ private:
+  const MemberContext& member_;
+  grpc::CallbackServerContext& grpc_context_;
+  const int partition_id_;
+};
+
+// One call of a partitioned service: also the partition's container, which the call may use
+// without locking.
+class PartitionContext : public CallContext {
+ public:
+  PartitionContext(const MemberContext& member, grpc::CallbackServerContext& grpc_context,
+                   int partition_id, Container* container)
+      : CallContext(member, grpc_context, partition_id), container_(container) {}
+
+  // The partition's container for this service. Only partitioned services have one.
+  Container& container() const { return *container_; }
+
+ private:
+  Container* container_;
+};
+
+// Lifecycle of a hosted service (Hazelcast's ManagedService). Called by the member, never
+// concurrently with each other.
+class ManagedService {
+ public:
+  virtual ~ManagedService() = default;
+  // Once, when the member starts, before the first call; an error fails the member's start.
+  virtual absl::Status Init(const MemberContext& member, const Properties& properties) {
+    return absl::OkStatus();
+  }
+  // Once, when the member stops; `terminate` is true when it stops without a graceful handover.
+  virtual void Shutdown(bool terminate) {}
+  // When the member's state is reset (for example after a split-brain merge).
+  virtual void Reset() {}
+};
+
+// A service a member hosts. Generated bases implement everything but the user's methods.
+class ServiceBase : public ManagedService {
+ public:
+  virtual const ServiceDescriptor& descriptor() const = 0;
+
+  // Runs method `method.index` on a parsed request and serializes its response into
+  // `response`. For a stateless service `context.container()` must not be used.
+  virtual absl::Status Invoke(const MethodDescriptor& method, PartitionContext& context,
+                              const google::protobuf::Message& request,
+                              grpc::ByteBuffer* response) = 0;
+
+  // A fresh, empty container for `partition`. Partitioned services only.
+  virtual std::unique_ptr<Container> NewContainer(int partition) { return nullptr; }
+};
+
+namespace internal {
+// Serializes a method's response for the wire. Used by generated code.
+absl::Status SerializeResponse(const google::protobuf::Message& response,
+                               grpc::ByteBuffer* out);
+
+template <typename Response>
+absl::Status SerializeResult(const absl::StatusOr<Response>& result, grpc::ByteBuffer* out) {
+  if (!result.ok()) return result.status();
+  return SerializeResponse(*result, out);
+}
+}  // namespace internal
+
+}  // namespace gridrpc
+
+#endif  // GRIDRPC_SERVICE_H_
