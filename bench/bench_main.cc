@@ -1,0 +1,195 @@
+// gridrpc-bench (`./dev bench`): gridrpc against raw gRPC, measured in the same run.
+//
+// Each scenario runs in rounds interleaved with its baseline (raw, gridrpc, raw, gridrpc, ...)
+// so that both see the same machine; the table shows medians and the ratios are medians of
+// per-round ratios. Results go to --out as flat JSON numbers whose names stay stable across
+// commits:
+//   raw_grpc_calls_per_s      unary echo, plain gRPC callback server and stub, 64 in flight
+//   routed_calls_per_s        the same through a gridrpc proxy to a partitioned member
+//   routed_vs_raw_throughput  routed / raw
+//   raw_grpc_p50_us, routed_p50_us   one call at a time
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "echo.gridrpc.h"
+#include "echo.grpc.pb.h"
+#include "gridrpc/client.h"
+#include "gridrpc/embedded_cluster.h"
+#include "gridrpc/proxy.h"
+
+ABSL_FLAG(std::string, out, "build/bench/results.json", "where to write the JSON results");
+ABSL_FLAG(int, rounds, 5, "interleaved rounds per scenario");
+ABSL_FLAG(int, in_flight, 64, "calls in flight in throughput runs");
+ABSL_FLAG(int, payload_bytes, 100, "request payload size");
+ABSL_FLAG(double, seconds, 1.5, "duration of one throughput round");
+
+namespace {
+
+// ---- the two servers -------------------------------------------------------------------------
+
+class RawEcho final : public bench::Echo::CallbackService {
+  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* ctx, const bench::EchoRequest* req,
+                                 bench::EchoResponse* resp) override {
+    resp->set_payload(req->payload());
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+class GridEcho final : public bench::Echo::PartitionedService {
+  absl::StatusOr<bench::EchoResponse> Echo(gridrpc::PartitionContext&, State& state,
+                                           const bench::EchoRequest& req) override {
+    bench::EchoResponse resp;
+    resp.set_payload(req.payload());
+    resp.set_count(++(*state.mutable_counts())[req.key()]);
+    return resp;
+  }
+};
+
+// ---- drivers ---------------------------------------------------------------------------------
+
+// Starts one call and runs `done` when it completes.
+using StartCall = std::function<void(std::function<void(bool ok)> done)>;
+
+// Closed loop: `in_flight` calls outstanding until `duration` passes; returns completed calls/s.
+double Throughput(const StartCall& start, int in_flight, absl::Duration duration) {
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> completed{0}, failed{0};
+  absl::Mutex mu;
+  int outstanding = in_flight;
+  std::function<void(bool)> on_done = [&](bool ok) {
+    (ok ? completed : failed).fetch_add(1, std::memory_order_relaxed);
+    if (!stop.load(std::memory_order_relaxed)) {
+      start(on_done);
+      return;
+    }
+    absl::MutexLock lock(&mu);
+    --outstanding;
+  };
+  const absl::Time begin = absl::Now();
+  for (int i = 0; i < in_flight; ++i) start(on_done);
+  absl::SleepFor(duration);
+  stop = true;
+  const int64_t done_at_stop = completed.load();
+  const absl::Duration elapsed = absl::Now() - begin;
+  absl::MutexLock lock(&mu);
+  mu.Await(absl::Condition(+[](int* n) { return *n == 0; }, &outstanding));
+  if (failed.load() > 0) std::fprintf(stderr, "warning: %lld calls failed\n", (long long)failed.load());
+  return done_at_stop / absl::ToDoubleSeconds(elapsed);
+}
+
+// One call at a time; returns the median latency in microseconds.
+double P50Micros(const StartCall& start, int calls) {
+  std::vector<double> micros;
+  for (int i = 0; i < calls; ++i) {
+    absl::Notification done;
+    const absl::Time t0 = absl::Now();
+    start([&](bool) { done.Notify(); });
+    done.WaitForNotification();
+    micros.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
+  }
+  std::nth_element(micros.begin(), micros.begin() + micros.size() / 2, micros.end());
+  return micros[micros.size() / 2];
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const int rounds = absl::GetFlag(FLAGS_rounds);
+  const int in_flight = absl::GetFlag(FLAGS_in_flight);
+  const absl::Duration duration = absl::Seconds(absl::GetFlag(FLAGS_seconds));
+
+  bench::EchoRequest request;
+  request.set_key("bench-key");
+  request.set_payload(std::string(absl::GetFlag(FLAGS_payload_bytes), 'x'));
+
+  // Raw gRPC: a typed callback server and its generated stub.
+  RawEcho raw_service;
+  grpc::ServerBuilder builder;
+  int raw_port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &raw_port);
+  builder.RegisterService(&raw_service);
+  std::unique_ptr<grpc::Server> raw_server = builder.BuildAndStart();
+  auto raw_stub = bench::Echo::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(raw_port), grpc::InsecureChannelCredentials()));
+  StartCall raw_call = [&](std::function<void(bool)> done) {
+    struct Call {
+      grpc::ClientContext context;
+      bench::EchoResponse response;
+    };
+    auto* call = new Call;
+    raw_stub->async()->Echo(&call->context, &request, &call->response,
+                            [call, done = std::move(done)](grpc::Status s) {
+                              delete call;
+                              done(s.ok());
+                            });
+  };
+
+  // gridrpc: one member hosting the partitioned echo, a smart client and its proxy.
+  auto cluster = gridrpc::EmbeddedCluster::Start({.members = 1}, [](gridrpc::Member& m) {
+                   return m.AddService(std::make_unique<GridEcho>());
+                 }).value();
+  auto client = gridrpc::Client::Create({.members = cluster->addresses()}).value();
+  auto proxy = gridrpc::ProxyBuilder<bench::Echo>(*client).Build();
+  StartCall routed_call = [&](std::function<void(bool)> done) {
+    proxy->EchoAsync(request, [done = std::move(done)](absl::StatusOr<bench::EchoResponse> r) {
+      done(r.ok());
+    });
+  };
+
+  // Warm both paths (connections, registered methods, containers).
+  Throughput(raw_call, in_flight, absl::Milliseconds(300));
+  Throughput(routed_call, in_flight, absl::Milliseconds(300));
+
+  std::vector<double> raw_tput, routed_tput, tput_ratio, raw_p50, routed_p50;
+  for (int r = 0; r < rounds; ++r) {
+    raw_tput.push_back(Throughput(raw_call, in_flight, duration));
+    routed_tput.push_back(Throughput(routed_call, in_flight, duration));
+    tput_ratio.push_back(routed_tput.back() / raw_tput.back());
+    raw_p50.push_back(P50Micros(raw_call, 500));
+    routed_p50.push_back(P50Micros(routed_call, 500));
+  }
+
+  const std::map<std::string, double> results = {
+      {"raw_grpc_calls_per_s", Median(raw_tput)},
+      {"routed_calls_per_s", Median(routed_tput)},
+      {"routed_vs_raw_throughput", Median(tput_ratio)},
+      {"raw_grpc_p50_us", Median(raw_p50)},
+      {"routed_p50_us", Median(routed_p50)},
+  };
+  std::printf("gridrpc-bench: %d rounds, %d in flight, %d-byte payload, loopback\n", rounds,
+              in_flight, absl::GetFlag(FLAGS_payload_bytes));
+  std::printf("%-28s %14s\n", "metric", "median");
+  for (const auto& [name, value] : results) std::printf("%-28s %14.3f\n", name.c_str(), value);
+
+  std::ofstream out(absl::GetFlag(FLAGS_out));
+  out << "{\n";
+  for (auto it = results.begin(); it != results.end(); ++it) {
+    out << "  \"" << it->first << "\": " << it->second
+        << (std::next(it) == results.end() ? "\n" : ",\n");
+  }
+  out << "}\n";
+
+  cluster->Shutdown();
+  raw_server->Shutdown();
+  return out.good() ? 0 : 1;
+}

@@ -1,0 +1,80 @@
+// Bad input gets a precise status, the member keeps serving, and no container changes.
+#include "cluster/cluster_fixture.h"
+#include "gridrpc/internal/wire.h"
+#include "test_util.h"
+
+namespace gridrpc::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class BadInputTest : public ClusterTest {
+ protected:
+  void SetUp() override {
+    StartCluster(2);
+    ASSERT_TRUE(counter_->Inc(Inc("victim", 7)).ok());
+    channel_ = OwnerOf("victim").InProcessChannel();
+  }
+
+  // After every refusal: the member still serves and the counter is untouched.
+  void TearDown() override {
+    EXPECT_EQ(CounterValue("victim"), 7);
+    EXPECT_EQ(log_.Of("Inc").size(), 1u);
+  }
+
+  std::string VictimPartition() {
+    return std::to_string(PartitionOf(KeyHash(std::string_view("victim")), kDefaultPartitionCount));
+  }
+
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(BadInputTest, UnparsableRequestIsInvalidArgument) {
+  RawResult r = RawCall(channel_, "/examples.Counter/Inc", std::string("\xff\xff\xff\xff", 4),
+                        {{internal::kPartitionKey, VictimPartition()}});
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(r.status.error_message(),
+            "request to /examples.Counter/Inc does not parse as examples.IncRequest");
+}
+
+TEST_F(BadInputTest, UnknownMethodIsUnimplemented) {
+  RawResult r = RawCall(channel_, "/examples.Counter/Dec", Inc("victim", 1).SerializeAsString());
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(r.status.error_message(), "service examples.Counter has no method Dec");
+}
+
+TEST_F(BadInputTest, UnknownServiceIsUnimplemented) {
+  RawResult r = RawCall(channel_, "/examples.Nope/Inc", Inc("victim", 1).SerializeAsString());
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(r.status.error_message(), HasSubstr("hosts no service examples.Nope"));
+}
+
+TEST_F(BadInputTest, RoutingPathThroughAnAbsentMessageIsInvalidArgument) {
+  // An Index without a document, from a plain client: the member cannot route it.
+  RawResult r = RawCall(channel_, "/examples.SearchService/Index",
+                        examples::IndexRequest().SerializeAsString());
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(r.status.error_message(),
+              HasSubstr("routing path 'document.id' runs through 'document', which is not set"));
+  EXPECT_TRUE(log_.Of("Index").empty());
+}
+
+TEST_F(BadInputTest, PartitionMetadataThatIsNotANumberIsInvalidArgument) {
+  RawResult r = RawCall(channel_, "/examples.Counter/Inc", Inc("victim", 1).SerializeAsString(),
+                        {{internal::kPartitionKey, "seventeen"}});
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(r.status.error_message(),
+            "metadata gridrpc-partition: 'seventeen' is not a partition id");
+}
+
+TEST_F(BadInputTest, PartitionMetadataOutOfRangeIsInvalidArgument) {
+  for (const char* bad : {"271", "100000"}) {
+    RawResult r = RawCall(channel_, "/examples.Counter/Inc", Inc("victim", 1).SerializeAsString(),
+                          {{internal::kPartitionKey, bad}});
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(r.status.error_message(), HasSubstr("out of range [0, 271)"));
+  }
+}
+
+}  // namespace
+}  // namespace gridrpc::testing

@@ -1,0 +1,86 @@
+#include "gridrpc/partition_table.h"
+
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+namespace gridrpc {
+namespace {
+
+using ::gridrpc::testing::StatusIs;
+using ::testing::HasSubstr;
+
+std::vector<v1::MemberInfo> Members(int n) {
+  std::vector<v1::MemberInfo> out;
+  for (int i = 0; i < n; ++i) {
+    v1::MemberInfo m;
+    m.set_id("m" + std::to_string(i));
+    m.set_address("127.0.0.1:" + std::to_string(5701 + i));
+    out.push_back(m);
+  }
+  return out;
+}
+
+TEST(PartitionTableTest, PlanSpreadsPrimariesAndBackupsEvenly) {
+  for (int n : {1, 2, 3, 5}) {
+    PartitionTable table = PartitionTable::Plan("dev", 1, Members(n), 271, 1);
+    std::vector<int> primaries(n), backups(n);
+    for (int p = 0; p < 271; ++p) {
+      const auto& replicas = table.proto().partitions(p).members();
+      ASSERT_EQ(replicas.size(), std::min(n, 2));
+      ++primaries[replicas[0]];
+      if (replicas.size() > 1) {
+        EXPECT_NE(replicas[0], replicas[1]);
+        ++backups[replicas[1]];
+      }
+    }
+    for (int m = 0; m < n; ++m) {
+      EXPECT_LE(std::abs(primaries[m] - 271 / n), 1) << n << " members, member " << m;
+      if (n > 1) EXPECT_LE(std::abs(backups[m] - 271 / n), 1);
+    }
+  }
+}
+
+TEST(PartitionTableTest, AnswersOwnerAndReplicaIndex) {
+  PartitionTable table = PartitionTable::Plan("dev", 7, Members(3), 271, 1);
+  EXPECT_EQ(table.version(), 7);
+  EXPECT_EQ(table.Owner(4), 1);
+  EXPECT_EQ(table.ReplicaIndex(4, 1), 0);
+  EXPECT_EQ(table.ReplicaIndex(4, 2), 1);
+  EXPECT_EQ(table.ReplicaIndex(4, 0), -1);
+  EXPECT_EQ(table.Owner(271), -1);
+  EXPECT_EQ(table.MemberIndex("m2"), 2);
+  EXPECT_EQ(table.MemberIndex("nobody"), -1);
+}
+
+TEST(PartitionTableTest, FromProtoRoundTripsAPlan) {
+  PartitionTable planned = PartitionTable::Plan("dev", 3, Members(2), 17, 1);
+  absl::StatusOr<PartitionTable> parsed = PartitionTable::FromProto(planned.proto());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->proto().SerializeAsString(), planned.proto().SerializeAsString());
+}
+
+TEST(PartitionTableTest, FromProtoRejectsInconsistentTables) {
+  v1::PartitionTable bad = PartitionTable::Plan("dev", 1, Members(2), 5, 1).proto();
+  bad.set_partition_count(0);
+  EXPECT_THAT(PartitionTable::FromProto(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not positive")));
+
+  bad = PartitionTable::Plan("dev", 1, Members(2), 5, 1).proto();
+  bad.mutable_partitions()->RemoveLast();
+  EXPECT_THAT(PartitionTable::FromProto(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("4 replica lists for 5")));
+
+  bad = PartitionTable::Plan("dev", 1, Members(2), 5, 1).proto();
+  bad.mutable_partitions(3)->set_members(0, 9);
+  EXPECT_THAT(PartitionTable::FromProto(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("partition 3 names member 9")));
+
+  bad = PartitionTable::Plan("dev", 1, Members(2), 5, 1).proto();
+  bad.mutable_partitions(2)->set_members(1, bad.partitions(2).members(0));
+  EXPECT_THAT(PartitionTable::FromProto(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("twice")));
+}
+
+}  // namespace
+}  // namespace gridrpc

@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""A plain Python gRPC client (Debian's python3-grpcio), with no gridrpc code, calls a
+gridrpc-member process: routed calls, bad input, health checking and server reflection."""
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import unittest
+
+ARGS = None
+
+
+class PythonClientTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        sys.path.insert(0, ARGS.stubs)
+        global grpc, counter_pb2, counter_pb2_grpc, search_service_pb2, search_service_pb2_grpc
+        global health_pb2, health_pb2_grpc, reflection_pb2, reflection_pb2_grpc
+        import grpc
+        from examples import counter_pb2, counter_pb2_grpc
+        from examples import search_service_pb2, search_service_pb2_grpc
+        from grpc.health.v1 import health_pb2, health_pb2_grpc
+        from grpc.reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+        cls.member = subprocess.Popen(
+            [ARGS.member, "--listen=127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+        line = cls.member.stdout.readline()
+        match = re.search(r"listening on (\S+)", line)
+        if not match:
+            cls.member.kill()
+            raise RuntimeError("gridrpc-member did not start: %r" % line)
+        cls.channel = grpc.insecure_channel(match.group(1))
+        grpc.channel_ready_future(cls.channel).result(timeout=10)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        cls.member.send_signal(signal.SIGTERM)
+        out, _ = cls.member.communicate(timeout=30)
+        assert cls.member.returncode == 0, "member exited with %d" % cls.member.returncode
+        assert "SIGTERM, shutting down" in out, out
+
+    def test_counter_calls_are_routed_by_the_member(self):
+        stub = counter_pb2_grpc.CounterStub(self.channel)
+        self.assertEqual(stub.Inc(counter_pb2.IncRequest(name="py", amount=2), timeout=10).value, 2)
+        self.assertEqual(stub.Inc(counter_pb2.IncRequest(name="py", amount=3), timeout=10).value, 5)
+        self.assertEqual(stub.Get(counter_pb2.GetRequest(name="py"), timeout=10).value, 5)
+
+    def test_bad_input_gets_a_precise_status_and_changes_nothing(self):
+        stub = counter_pb2_grpc.CounterStub(self.channel)
+        stub.Inc(counter_pb2.IncRequest(name="py-bad", amount=1), timeout=10)
+        with self.assertRaises(grpc.RpcError) as caught:
+            stub.Inc(counter_pb2.IncRequest(name="py-bad", amount=1), timeout=10,
+                     metadata=(("gridrpc-partition", "abc"),))
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("'abc' is not a partition id", caught.exception.details())
+
+        search = search_service_pb2_grpc.SearchServiceStub(self.channel)
+        with self.assertRaises(grpc.RpcError) as caught:
+            search.Index(search_service_pb2.IndexRequest(), timeout=10)
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("'document'", caught.exception.details())
+
+        raw = self.channel.unary_unary("/examples.Counter/Inc")
+        with self.assertRaises(grpc.RpcError) as caught:
+            raw(b"\xff\xff\xff", timeout=10)
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+
+        missing = self.channel.unary_unary("/examples.Counter/Reset")
+        with self.assertRaises(grpc.RpcError) as caught:
+            missing(b"", timeout=10)
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+
+        self.assertEqual(stub.Get(counter_pb2.GetRequest(name="py-bad"), timeout=10).value, 1)
+
+    def test_health_check_reports_serving(self):
+        health = health_pb2_grpc.HealthStub(self.channel)
+        response = health.Check(health_pb2.HealthCheckRequest(), timeout=10)
+        self.assertEqual(response.status, health_pb2.HealthCheckResponse.SERVING)
+
+    def test_reflection_lists_the_user_services(self):
+        stub = reflection_pb2_grpc.ServerReflectionStub(self.channel)
+        responses = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
+        names = {s.name for r in responses for s in r.list_services_response.service}
+        for expected in ("examples.Counter", "examples.DataProcessor", "examples.SimpleService",
+                         "examples.SearchService", "gridrpc.v1.Cluster"):
+            self.assertIn(expected, names)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--member", required=True)
+    parser.add_argument("--stubs", required=True)
+    ARGS, rest = parser.parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest)

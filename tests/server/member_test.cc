@@ -1,0 +1,123 @@
+// Member lifecycle: the SPI calls, health checking, the partition table it serves by.
+#include "gridrpc/member.h"
+
+#include <gtest/gtest.h>
+
+#include "example_services.h"
+#include "gridrpc/embedded_cluster.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "test_util.h"
+
+namespace gridrpc {
+namespace {
+
+using ::gridrpc::testing::RawCall;
+using ::gridrpc::testing::RawResult;
+using ::gridrpc::testing::StatusIs;
+using ::testing::HasSubstr;
+
+struct Lifecycle {
+  std::string init_address;
+  std::string init_property;
+  int shutdowns = 0;
+};
+
+class LifecycleCounter final : public examples::CounterImpl {
+ public:
+  explicit LifecycleCounter(Lifecycle& seen) : seen_(seen) {}
+  absl::Status Init(const MemberContext& member, const Properties& properties) override {
+    seen_.init_address = member.address();
+    if (auto it = properties.find("color"); it != properties.end()) seen_.init_property = it->second;
+    if (properties.contains("fail_init")) return absl::InternalError("refusing to start");
+    return CounterImpl::Init(member, properties);
+  }
+  void Shutdown(bool terminate) override { ++seen_.shutdowns; }
+
+ private:
+  Lifecycle& seen_;
+};
+
+std::unique_ptr<Member> NewMember(Properties properties = {}) {
+  return Member::Create({.properties = std::move(properties)}).value();
+}
+
+TEST(MemberTest, InitSeesPropertiesAndAddressAndShutdownIsCalledOnce) {
+  Lifecycle seen;
+  auto member = NewMember({{"color", "blue"}});
+  ASSERT_TRUE(member->AddService(std::make_unique<LifecycleCounter>(seen)).ok());
+  ASSERT_TRUE(member->Start().ok());
+  EXPECT_EQ(seen.init_property, "blue");
+  EXPECT_EQ(seen.init_address, member->address());
+  EXPECT_THAT(member->address(), HasSubstr("127.0.0.1:"));
+  member->Shutdown();
+  member->Shutdown();
+  EXPECT_EQ(seen.shutdowns, 1);
+}
+
+TEST(MemberTest, FailingInitFailsStart) {
+  Lifecycle seen;
+  auto member = NewMember({{"fail_init", ""}});
+  ASSERT_TRUE(member->AddService(std::make_unique<LifecycleCounter>(seen)).ok());
+  EXPECT_THAT(member->Start(), StatusIs(absl::StatusCode::kInternal,
+                                        HasSubstr("examples.Counter.Init failed: refusing")));
+}
+
+TEST(MemberTest, RejectsDuplicateAndLateServices) {
+  auto member = NewMember();
+  ASSERT_TRUE(member->AddService(std::make_unique<examples::CounterImpl>()).ok());
+  EXPECT_THAT(member->AddService(std::make_unique<examples::CounterImpl>()),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("examples.Counter")));
+  ASSERT_TRUE(member->Start().ok());
+  EXPECT_THAT(member->AddService(std::make_unique<examples::DataProcessorImpl>()),
+              StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::_));
+}
+
+TEST(MemberTest, RefusesCallsUntilItHasAPartitionTable) {
+  auto member = NewMember();
+  ASSERT_TRUE(examples::AddExampleServices(*member).ok());
+  ASSERT_TRUE(member->Start().ok());
+  examples::IncRequest inc;
+  inc.set_name("x");
+  inc.set_amount(1);
+  RawResult r = RawCall(member->InProcessChannel(), "/examples.Counter/Inc", inc.SerializeAsString());
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(r.status.error_message(), HasSubstr("has no partition table yet"));
+
+  ASSERT_TRUE(member->InstallPartitionTable(SingleMemberTable(*member)).ok());
+  r = RawCall(member->InProcessChannel(), "/examples.Counter/Inc", inc.SerializeAsString());
+  EXPECT_TRUE(r.status.ok()) << r.status.error_message();
+}
+
+TEST(MemberTest, InstallPartitionTableChecksTheTable) {
+  auto member = NewMember();
+  ASSERT_TRUE(member->Start().ok());
+  v1::MemberInfo self;
+  self.set_id(member->id());
+  self.set_address(member->address());
+  v1::MemberInfo other;
+  other.set_id("other");
+  EXPECT_THAT(member->InstallPartitionTable(std::make_shared<const PartitionTable>(
+                  PartitionTable::Plan("dev", 1, {self}, 7, 0))),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("has 7 partitions")));
+  EXPECT_THAT(member->InstallPartitionTable(std::make_shared<const PartitionTable>(
+                  PartitionTable::Plan("dev", 1, {other}, kDefaultPartitionCount, 0))),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not list member")));
+  ASSERT_TRUE(member->InstallPartitionTable(SingleMemberTable(*member)).ok());
+  EXPECT_THAT(member->InstallPartitionTable(SingleMemberTable(*member)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is not newer")));
+}
+
+TEST(MemberTest, ServesGrpcHealthChecking) {
+  auto member = NewMember();
+  ASSERT_TRUE(examples::AddExampleServices(*member).ok());
+  ASSERT_TRUE(member->Start().ok());
+  auto health = grpc::health::v1::Health::NewStub(member->InProcessChannel());
+  grpc::ClientContext context;
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(health->Check(&context, request, &response).ok());
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+}  // namespace
+}  // namespace gridrpc
