@@ -24,10 +24,10 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "echo.gridrpc.h"
-#include "echo.grpc.pb.h"
 #include "gridrpc/client.h"
 #include "gridrpc/embedded_cluster.h"
 #include "gridrpc/proxy.h"
+#include "raw_echo.grpc.pb.h"
 
 ABSL_FLAG(std::string, out, "build/bench/results.json", "where to write the JSON results");
 ABSL_FLAG(int, rounds, 5, "interleaved rounds per scenario");
@@ -39,9 +39,9 @@ namespace {
 
 // ---- the two servers -------------------------------------------------------------------------
 
-class RawEcho final : public bench::Echo::CallbackService {
-  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* ctx, const bench::EchoRequest* req,
-                                 bench::EchoResponse* resp) override {
+class RawEcho final : public rawbench::Echo::CallbackService {
+  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* ctx, const rawbench::EchoRequest* req,
+                                 rawbench::EchoResponse* resp) override {
     resp->set_payload(req->payload());
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
@@ -86,8 +86,10 @@ double Throughput(const StartCall& start, int in_flight, absl::Duration duration
   const int64_t done_at_stop = completed.load();
   const absl::Duration elapsed = absl::Now() - begin;
   absl::MutexLock lock(&mu);
-  mu.Await(absl::Condition(+[](int* n) { return *n == 0; }, &outstanding));
-  if (failed.load() > 0) std::fprintf(stderr, "warning: %lld calls failed\n", (long long)failed.load());
+  mu.Await(absl::Condition(
+      +[](int* n) { return *n == 0; }, &outstanding));
+  if (failed.load() > 0)
+    std::fprintf(stderr, "warning: %lld calls failed\n", (long long)failed.load());
   return done_at_stop / absl::ToDoubleSeconds(elapsed);
 }
 
@@ -121,6 +123,9 @@ int main(int argc, char** argv) {
   bench::EchoRequest request;
   request.set_key("bench-key");
   request.set_payload(std::string(absl::GetFlag(FLAGS_payload_bytes), 'x'));
+  rawbench::EchoRequest raw_request;  // the same bytes on the wire, minus nothing
+  raw_request.set_key(request.key());
+  raw_request.set_payload(request.payload());
 
   // Raw gRPC: a typed callback server and its generated stub.
   RawEcho raw_service;
@@ -129,15 +134,15 @@ int main(int argc, char** argv) {
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &raw_port);
   builder.RegisterService(&raw_service);
   std::unique_ptr<grpc::Server> raw_server = builder.BuildAndStart();
-  auto raw_stub = bench::Echo::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(raw_port), grpc::InsecureChannelCredentials()));
+  auto raw_stub = rawbench::Echo::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(raw_port), grpc::InsecureChannelCredentials()));
   StartCall raw_call = [&](std::function<void(bool)> done) {
     struct Call {
       grpc::ClientContext context;
-      bench::EchoResponse response;
+      rawbench::EchoResponse response;
     };
     auto* call = new Call;
-    raw_stub->async()->Echo(&call->context, &request, &call->response,
+    raw_stub->async()->Echo(&call->context, &raw_request, &call->response,
                             [call, done = std::move(done)](grpc::Status s) {
                               delete call;
                               done(s.ok());
@@ -151,9 +156,8 @@ int main(int argc, char** argv) {
   auto client = gridrpc::Client::Create({.members = cluster->addresses()}).value();
   auto proxy = gridrpc::ProxyBuilder<bench::Echo>(*client).Build();
   StartCall routed_call = [&](std::function<void(bool)> done) {
-    proxy->EchoAsync(request, [done = std::move(done)](absl::StatusOr<bench::EchoResponse> r) {
-      done(r.ok());
-    });
+    proxy->EchoAsync(
+        request, [done = std::move(done)](absl::StatusOr<bench::EchoResponse> r) { done(r.ok()); });
   };
 
   // Warm both paths (connections, registered methods, containers).

@@ -44,8 +44,8 @@ absl::Status Run() {
       request.set_amount(1);
       absl::StatusOr<examples::IncResponse> response = counter->Inc(request);
       if (!response.ok()) return response.status();
-      const int partition = gridrpc::PartitionOf(gridrpc::KeyHash(request.name()),
-                                                 table->partition_count());
+      const int partition =
+          gridrpc::PartitionOf(gridrpc::KeyHash(request.name()), table->partition_count());
       std::printf("%s = %lld   (partition %d, owner %s)\n", request.name().c_str(),
                   static_cast<long long>(response->value()), partition,
                   table->member(table->Owner(partition)).address().c_str());

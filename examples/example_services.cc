@@ -61,8 +61,7 @@ absl::StatusOr<google::protobuf::Empty> SimpleServiceImpl::Print(gridrpc::CallCo
 }
 
 absl::StatusOr<IndexResponse> SearchServiceImpl::Index(gridrpc::PartitionContext& context,
-                                                       State& state,
-                                                       const IndexRequest& request) {
+                                                       State& state, const IndexRequest& request) {
   (*state.mutable_documents())[request.document().id()] = request.document();
   return IndexResponse();
 }

@@ -15,6 +15,8 @@
 #include "gridrpc/member.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:5701", "host:port to serve on (port 0: any free port)");
+ABSL_FLAG(std::string, advertise, "",
+          "host:port clients dial to reach this member (default: the listen host and port)");
 ABSL_FLAG(std::string, cluster_name, "dev", "name of the cluster this member belongs to");
 ABSL_FLAG(int, partition_count, gridrpc::kDefaultPartitionCount, "number of partitions");
 
@@ -31,6 +33,7 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<std::unique_ptr<gridrpc::Member>> member = gridrpc::Member::Create({
       .listen = absl::GetFlag(FLAGS_listen),
+      .advertise_address = absl::GetFlag(FLAGS_advertise),
       .cluster_name = absl::GetFlag(FLAGS_cluster_name),
       .partition_count = absl::GetFlag(FLAGS_partition_count),
   });

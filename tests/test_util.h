@@ -49,15 +49,15 @@ inline RawResult RawCall(const std::shared_ptr<grpc::Channel>& channel, const st
   grpc::ByteBuffer response;
   RawResult result;
   absl::Notification done;
-  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
-                 [&](grpc::Status s) {
-                   result.status = std::move(s);
-                   done.Notify();
-                 });
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+    result.status = std::move(s);
+    done.Notify();
+  });
   done.WaitForNotification();
   std::vector<grpc::Slice> slices;
   if (result.status.ok() && response.Dump(&slices).ok()) {
-    for (const auto& s : slices) result.response.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    for (const auto& s : slices)
+      result.response.append(reinterpret_cast<const char*>(s.begin()), s.size());
   }
   for (const auto& [k, v] : context.GetServerTrailingMetadata()) {
     result.trailers.emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));

@@ -44,9 +44,8 @@ class ProxyCore::Invocation {
     const PartitionTable* table = binding->routing->table.get();
     const int owner = table->Owner(partition_);
     if (owner < 0) {
-      RetryOrFinish(absl::UnavailableError(
-          absl::StrCat("partition ", partition_, " has no owner in table version ",
-                       table->version())));
+      RetryOrFinish(absl::UnavailableError(absl::StrCat(
+          "partition ", partition_, " has no owner in table version ", table->version())));
       return;
     }
     context_ = std::make_unique<grpc::ClientContext>();
@@ -55,9 +54,9 @@ class ProxyCore::Invocation {
     context_->AddMetadata(internal::kTableVersionKey, absl::StrCat(table->version()));
     const grpc::internal::RpcMethod& rpc =
         binding->methods[owner * proxy_->service_.methods.size() + method_.index];
-    grpc::internal::CallbackUnaryCall(
-        binding->routing->channels[owner].get(), rpc, context_.get(), &request_, response_,
-        [this](grpc::Status status) { OnDone(status); });
+    grpc::internal::CallbackUnaryCall(binding->routing->channels[owner].get(), rpc, context_.get(),
+                                      &request_, response_,
+                                      [this](grpc::Status status) { OnDone(status); });
   }
 
  private:
@@ -83,8 +82,7 @@ class ProxyCore::Invocation {
     const ClientOptions& options = proxy_->client_->options();
     if (absl::Now() + options.retry_pause >= deadline_) {
       Finish(absl::DeadlineExceededError(absl::StrCat(
-          "invocation timed out while retrying ", method_.path, "; last error: ",
-          why.message())));
+          "invocation timed out while retrying ", method_.path, "; last error: ", why.message())));
       return;
     }
     proxy_->client_->RefreshAsync([this, pause = options.retry_pause] {
@@ -165,8 +163,8 @@ void ProxyCore::Start(const MethodDescriptor& method, const google::protobuf::Me
   if (timeout == absl::ZeroDuration()) timeout = client_->options().invocation_timeout;
 
   // The invocation keeps this core (and through it the client state) alive until it is done.
-  (new Invocation(shared_from_this(), method, std::move(bytes),
-                  response, partition, absl::Now() + timeout, std::move(done)))
+  (new Invocation(shared_from_this(), method, std::move(bytes), response, partition,
+                  absl::Now() + timeout, std::move(done)))
       ->Attempt();
 }
 

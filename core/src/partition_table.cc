@@ -26,22 +26,20 @@ PartitionTable PartitionTable::Plan(std::string cluster_name, int64_t version,
 
 absl::StatusOr<PartitionTable> PartitionTable::FromProto(v1::PartitionTable proto) {
   if (proto.partition_count() <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("partition table: partition_count ", proto.partition_count(),
-                     " is not positive"));
+    return absl::InvalidArgumentError(absl::StrCat("partition table: partition_count ",
+                                                   proto.partition_count(), " is not positive"));
   }
   if (proto.partitions_size() != proto.partition_count()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "partition table: ", proto.partitions_size(), " replica lists for ",
-        proto.partition_count(), " partitions"));
+    return absl::InvalidArgumentError(absl::StrCat("partition table: ", proto.partitions_size(),
+                                                   " replica lists for ", proto.partition_count(),
+                                                   " partitions"));
   }
   for (int p = 0; p < proto.partitions_size(); ++p) {
     absl::flat_hash_set<int> seen;
     for (int m : proto.partitions(p).members()) {
       if (m < 0 || m >= proto.members_size()) {
-        return absl::InvalidArgumentError(absl::StrCat("partition table: partition ", p,
-                                                       " names member ", m, " of ",
-                                                       proto.members_size()));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "partition table: partition ", p, " names member ", m, " of ", proto.members_size()));
       }
       if (!seen.insert(m).second) {
         return absl::InvalidArgumentError(

@@ -1,7 +1,7 @@
 #include "gridrpc/internal/wire.h"
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "gridrpc/internal/strings.h"
 
 namespace gridrpc::internal {
@@ -25,8 +25,8 @@ absl::StatusOr<int> ParsePartitionId(std::string_view text, int partition_count)
   }
   if (*value >= partition_count) {
     return absl::InvalidArgumentError(absl::StrCat("metadata ", kPartitionKey, ": partition ",
-                                                   *value, " is out of range [0, ",
-                                                   partition_count, ")"));
+                                                   *value, " is out of range [0, ", partition_count,
+                                                   ")"));
   }
   return static_cast<int>(*value);
 }

@@ -189,8 +189,12 @@ absl::Status Member::Start() {
   if (server_ == nullptr || port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
   }
-  const std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
-  context_.set_address(absl::StrCat(host, ":", port));
+  if (!options_.advertise_address.empty()) {
+    context_.set_address(options_.advertise_address);
+  } else {
+    const std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
+    context_.set_address(absl::StrCat(host, ":", port));
+  }
 
   for (const auto& service : services_) {
     if (absl::Status s = service->Init(context_, options_.properties); !s.ok()) {
@@ -205,9 +209,9 @@ absl::Status Member::Start() {
 absl::Status Member::InstallPartitionTable(std::shared_ptr<const PartitionTable> table) {
   if (table == nullptr) return absl::InvalidArgumentError("null partition table");
   if (table->partition_count() != options_.partition_count) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "partition table has ", table->partition_count(), " partitions; member ", id(),
-        " has ", options_.partition_count));
+    return absl::InvalidArgumentError(absl::StrCat("partition table has ", table->partition_count(),
+                                                   " partitions; member ", id(), " has ",
+                                                   options_.partition_count));
   }
   const int self = table->MemberIndex(id());
   if (self < 0) {
@@ -221,9 +225,8 @@ absl::Status Member::InstallPartitionTable(std::shared_ptr<const PartitionTable>
   {
     absl::MutexLock lock(&table_mu_);
     if (table_ != nullptr && table_->version() >= table->version()) {
-      return absl::FailedPreconditionError(absl::StrCat("partition table version ",
-                                                        table->version(), " is not newer than ",
-                                                        table_->version()));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "partition table version ", table->version(), " is not newer than ", table_->version()));
     }
     table_ = table;
     owned_ = std::move(owned);
@@ -238,6 +241,17 @@ absl::Status Member::InstallPartitionTable(std::shared_ptr<const PartitionTable>
     });
   }
   return absl::OkStatus();
+}
+
+void Member::Reset() {
+  for (int p = 0; p < options_.partition_count; ++p) {
+    executor_.Execute(p, [this, p] {
+      for (std::unique_ptr<Container>& container : partitions_[p].containers) {
+        if (container != nullptr) container->Clear();
+      }
+    });
+  }
+  for (const auto& service : services_) service->Reset();
 }
 
 std::shared_ptr<const PartitionTable> Member::partition_table() const {
@@ -295,10 +309,9 @@ grpc::ServerUnaryReactor* Member::Handle(const HostedMethod& hosted,
   {
     grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(request_bytes));
     if (!request->ParseFromZeroCopyStream(&reader)) {
-      reactor->Finish(grpc::Status(
-          grpc::StatusCode::INVALID_ARGUMENT,
-          absl::StrCat("request to ", hosted.method->path, " does not parse as ",
-                       request->GetTypeName())));
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   absl::StrCat("request to ", hosted.method->path,
+                                                " does not parse as ", request->GetTypeName())));
       return reactor;
     }
   }
@@ -343,10 +356,13 @@ void Member::RunOperation(const HostedMethod& hosted, grpc::CallbackServerContex
     // The caller asked not to hear about the outcome; the member still does.
     if (!status.ok()) {
       one_way_failures_.fetch_add(1, std::memory_order_relaxed);
-      std::fprintf(stderr, "gridrpc: one-way %s on partition %d failed: %s\n",
-                   hosted.method->path, partition, status.ToString().c_str());
+      std::fprintf(stderr, "gridrpc: one-way %s on partition %d failed: %s\n", hosted.method->path,
+                   partition, status.ToString().c_str());
     }
-    response->Clear();
+    if (!status.ok()) {
+      // The method left no response; the caller still gets a well-formed empty one.
+      internal::SerializeResponse(*hosted.method->response_prototype, response).IgnoreError();
+    }
     reactor->Finish(grpc::Status::OK);
     return;
   }

@@ -21,8 +21,8 @@ namespace internal {
 
 absl::Status SerializeResponse(const google::protobuf::Message& response, grpc::ByteBuffer* out) {
   bool own_buffer;
-  return FromGrpcStatus(grpc::SerializationTraits<google::protobuf::Message>::Serialize(
-      response, out, &own_buffer));
+  return FromGrpcStatus(
+      grpc::SerializationTraits<google::protobuf::Message>::Serialize(response, out, &own_buffer));
 }
 
 }  // namespace internal

@@ -73,8 +73,8 @@ TEST(PartitionTableTest, FromProtoRejectsInconsistentTables) {
 
   bad = PartitionTable::Plan("dev", 1, Members(2), 5, 1).proto();
   bad.mutable_partitions(3)->set_members(0, 9);
-  EXPECT_THAT(PartitionTable::FromProto(bad),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("partition 3 names member 9")));
+  EXPECT_THAT(PartitionTable::FromProto(bad), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                       HasSubstr("partition 3 names member 9")));
 
   bad = PartitionTable::Plan("dev", 1, Members(2), 5, 1).proto();
   bad.mutable_partitions(2)->set_members(1, bad.partitions(2).members(0));

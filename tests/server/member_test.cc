@@ -27,7 +27,8 @@ class LifecycleCounter final : public examples::CounterImpl {
   explicit LifecycleCounter(Lifecycle& seen) : seen_(seen) {}
   absl::Status Init(const MemberContext& member, const Properties& properties) override {
     seen_.init_address = member.address();
-    if (auto it = properties.find("color"); it != properties.end()) seen_.init_property = it->second;
+    if (auto it = properties.find("color"); it != properties.end())
+      seen_.init_property = it->second;
     if (properties.contains("fail_init")) return absl::InternalError("refusing to start");
     return CounterImpl::Init(member, properties);
   }
@@ -79,7 +80,8 @@ TEST(MemberTest, RefusesCallsUntilItHasAPartitionTable) {
   examples::IncRequest inc;
   inc.set_name("x");
   inc.set_amount(1);
-  RawResult r = RawCall(member->InProcessChannel(), "/examples.Counter/Inc", inc.SerializeAsString());
+  RawResult r =
+      RawCall(member->InProcessChannel(), "/examples.Counter/Inc", inc.SerializeAsString());
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(r.status.error_message(), HasSubstr("has no partition table yet"));
 
@@ -105,6 +107,34 @@ TEST(MemberTest, InstallPartitionTableChecksTheTable) {
   ASSERT_TRUE(member->InstallPartitionTable(SingleMemberTable(*member)).ok());
   EXPECT_THAT(member->InstallPartitionTable(SingleMemberTable(*member)),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is not newer")));
+}
+
+TEST(MemberTest, ResetDropsPartitionStateAndResetsServices) {
+  struct Resettable final : examples::CounterImpl {
+    explicit Resettable(int& resets) : resets(resets) {}
+    void Reset() override { ++resets; }
+    int& resets;
+  };
+  int resets = 0;
+  auto member = NewMember();
+  ASSERT_TRUE(member->AddService(std::make_unique<Resettable>(resets)).ok());
+  ASSERT_TRUE(member->Start().ok());
+  ASSERT_TRUE(member->InstallPartitionTable(SingleMemberTable(*member)).ok());
+  examples::IncRequest inc;
+  inc.set_name("x");
+  inc.set_amount(4);
+  ASSERT_TRUE(RawCall(member->InProcessChannel(), "/examples.Counter/Inc", inc.SerializeAsString())
+                  .status.ok());
+  member->Reset();
+  EXPECT_EQ(resets, 1);
+  examples::GetRequest get;
+  get.set_name("x");
+  RawResult r =
+      RawCall(member->InProcessChannel(), "/examples.Counter/Get", get.SerializeAsString());
+  ASSERT_TRUE(r.status.ok());
+  examples::GetResponse value;
+  ASSERT_TRUE(value.ParseFromString(r.response));
+  EXPECT_EQ(value.value(), 0);
 }
 
 TEST(MemberTest, ServesGrpcHealthChecking) {

@@ -74,8 +74,7 @@ class ProxyCore : public std::enable_shared_from_this<ProxyCore> {
 
   template <typename Response>
   Future<Response> CallAsync(const MethodDescriptor& method,
-                             const google::protobuf::Message& request,
-                             const CallOptions& options) {
+                             const google::protobuf::Message& request, const CallOptions& options) {
     Promise<Response> promise;
     Future<Response> future = promise.future();
     CallAsync<Response>(method, request, options,

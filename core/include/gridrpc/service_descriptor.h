@@ -26,16 +26,16 @@ using RoutingKeyFn = absl::StatusOr<uint64_t> (*)(const google::protobuf::Messag
 enum class BuiltinReducer { kFirst, kMerge, kSum };
 
 struct MethodDescriptor {
-  int index;                  // position in ServiceDescriptor::methods
-  std::string_view name;      // "Inc"
-  const char* path;           // "/examples.Counter/Inc"; static storage, NUL-terminated
+  int index;              // position in ServiceDescriptor::methods
+  std::string_view name;  // "Inc"
+  const char* path;       // "/examples.Counter/Inc"; static storage, NUL-terminated
   const google::protobuf::Message* request_prototype;   // default instance
   const google::protobuf::Message* response_prototype;  // default instance
-  RoutingKeyFn routing_key;   // nullptr: no routing key, a random partition
+  RoutingKeyFn routing_key;       // nullptr: no routing key, a random partition
   std::string_view routing_path;  // "document.id"; empty when routing_key is null
   bool one_way;
   bool read_only;
-  absl::Duration timeout;     // absl::ZeroDuration(): the client's invocation timeout
+  absl::Duration timeout;  // absl::ZeroDuration(): the client's invocation timeout
   BuiltinReducer reducer;
 };
 

@@ -42,6 +42,8 @@ namespace gridrpc {
 struct MemberOptions {
   // host:port to listen on; port 0 picks a free port (see Member::address()).
   std::string listen = "127.0.0.1:0";
+  // host:port clients and other members dial; empty: the listen host with the bound port.
+  std::string advertise_address;
   std::string cluster_name = "dev";
   int partition_count = kDefaultPartitionCount;
   // Handed to every hosted service's Init().
@@ -68,6 +70,11 @@ class Member {
   // Adopts a newer table: the member serves the partitions it is primary of in `table`, which
   // must list this member and have this member's partition count.
   absl::Status InstallPartitionTable(std::shared_ptr<const PartitionTable> table);
+
+  // Drops the state of every partition and calls each service's Reset() (Hazelcast resets a
+  // member's services this way before it merges into another cluster). Each partition's
+  // containers are cleared in order with that partition's calls.
+  void Reset();
 
   // Stops accepting calls, lets calls in flight finish (up to `grace`), then shuts services down.
   void Shutdown(absl::Duration grace = absl::Seconds(5));

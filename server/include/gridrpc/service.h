@@ -67,8 +67,7 @@ class MessageContainer final : public Container {
   absl::Status ApplyMigrationData(std::string_view data) override {
     State next;
     if (!next.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
-      return absl::InvalidArgumentError("migration data does not parse as " +
-                                        state_.GetTypeName());
+      return absl::InvalidArgumentError("migration data does not parse as " + state_.GetTypeName());
     }
     state_ = std::move(next);
     return absl::OkStatus();
@@ -83,7 +82,8 @@ class MessageContainer final : public Container {
 class MemberContext {
  public:
   MemberContext(std::string id, std::string cluster_name, int partition_count)
-      : id_(std::move(id)), cluster_name_(std::move(cluster_name)),
+      : id_(std::move(id)),
+        cluster_name_(std::move(cluster_name)),
         partition_count_(partition_count) {}
 
   const std::string& id() const { return id_; }
@@ -168,8 +168,7 @@ class ServiceBase : public ManagedService {
 
 namespace internal {
 // Serializes a method's response for the wire. Used by generated code.
-absl::Status SerializeResponse(const google::protobuf::Message& response,
-                               grpc::ByteBuffer* out);
+absl::Status SerializeResponse(const google::protobuf::Message& response, grpc::ByteBuffer* out);
 
 template <typename Response>
 absl::Status SerializeResult(const absl::StatusOr<Response>& result, grpc::ByteBuffer* out) {
