@@ -4,9 +4,14 @@
 // so that both see the same machine; the table shows medians and the ratios are medians of
 // per-round ratios. Results go to --out as flat JSON numbers whose names stay stable across
 // commits:
-//   raw_grpc_calls_per_s      unary echo, plain gRPC callback server and stub, 64 in flight
+//   raw_grpc_calls_per_s      unary echo, plain gRPC callback server and generated stub, 64 in
+//                             flight, each call with a deadline as gridrpc's calls have (the
+//                             client's invocation timeout): the like-for-like baseline
 //   routed_calls_per_s        the same through a gridrpc proxy to a partitioned member
 //   routed_vs_raw_throughput  routed / raw
+//   raw_grpc_no_deadline_calls_per_s, routed_vs_raw_no_deadline_throughput
+//                             the baseline without a deadline: gRPC then arms no timers, which
+//                             on Debian's build is a visible share of a call's cost
 //   raw_grpc_p50_us, routed_p50_us   one call at a time
 #include <grpcpp/grpcpp.h>
 
@@ -34,6 +39,9 @@ ABSL_FLAG(int, rounds, 5, "interleaved rounds per scenario");
 ABSL_FLAG(int, in_flight, 64, "calls in flight in throughput runs");
 ABSL_FLAG(int, payload_bytes, 100, "request payload size");
 ABSL_FLAG(double, seconds, 1.5, "duration of one throughput round");
+ABSL_FLAG(std::string, profile_only, "",
+          "run only one driver (raw, raw_no_deadline or routed) for --seconds and print the call "
+          "count: for profilers such as callgrind");
 
 namespace {
 
@@ -136,18 +144,24 @@ int main(int argc, char** argv) {
   std::unique_ptr<grpc::Server> raw_server = builder.BuildAndStart();
   auto raw_stub = rawbench::Echo::NewStub(grpc::CreateChannel(
       "127.0.0.1:" + std::to_string(raw_port), grpc::InsecureChannelCredentials()));
-  StartCall raw_call = [&](std::function<void(bool)> done) {
-    struct Call {
-      grpc::ClientContext context;
-      rawbench::EchoResponse response;
+  const absl::Duration deadline = gridrpc::ClientOptions().invocation_timeout;
+  auto raw_call_with = [&](bool with_deadline) -> StartCall {
+    return [&, with_deadline](std::function<void(bool)> done) {
+      struct Call {
+        grpc::ClientContext context;
+        rawbench::EchoResponse response;
+      };
+      auto* call = new Call;
+      if (with_deadline) call->context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+      raw_stub->async()->Echo(&call->context, &raw_request, &call->response,
+                              [call, done = std::move(done)](grpc::Status s) {
+                                delete call;
+                                done(s.ok());
+                              });
     };
-    auto* call = new Call;
-    raw_stub->async()->Echo(&call->context, &raw_request, &call->response,
-                            [call, done = std::move(done)](grpc::Status s) {
-                              delete call;
-                              done(s.ok());
-                            });
   };
+  const StartCall raw_call = raw_call_with(true);
+  const StartCall raw_no_deadline_call = raw_call_with(false);
 
   // gridrpc: one member hosting the partitioned echo, a smart client and its proxy.
   auto cluster = gridrpc::EmbeddedCluster::Start({.members = 1}, [](gridrpc::Member& m) {
@@ -164,11 +178,22 @@ int main(int argc, char** argv) {
   Throughput(raw_call, in_flight, absl::Milliseconds(300));
   Throughput(routed_call, in_flight, absl::Milliseconds(300));
 
-  std::vector<double> raw_tput, routed_tput, tput_ratio, raw_p50, routed_p50;
+  if (const std::string only = absl::GetFlag(FLAGS_profile_only); !only.empty()) {
+    const StartCall& driver = only == "raw"               ? raw_call
+                              : only == "raw_no_deadline" ? raw_no_deadline_call
+                                                          : routed_call;
+    std::printf("calls %.0f\n",
+                Throughput(driver, in_flight, duration) * absl::ToDoubleSeconds(duration));
+    return 0;
+  }
+
+  std::vector<double> raw_tput, raw_nd_tput, routed_tput, tput_ratio, nd_ratio, raw_p50, routed_p50;
   for (int r = 0; r < rounds; ++r) {
     raw_tput.push_back(Throughput(raw_call, in_flight, duration));
     routed_tput.push_back(Throughput(routed_call, in_flight, duration));
+    raw_nd_tput.push_back(Throughput(raw_no_deadline_call, in_flight, duration));
     tput_ratio.push_back(routed_tput.back() / raw_tput.back());
+    nd_ratio.push_back(routed_tput.back() / raw_nd_tput.back());
     raw_p50.push_back(P50Micros(raw_call, 500));
     routed_p50.push_back(P50Micros(routed_call, 500));
   }
@@ -177,13 +202,15 @@ int main(int argc, char** argv) {
       {"raw_grpc_calls_per_s", Median(raw_tput)},
       {"routed_calls_per_s", Median(routed_tput)},
       {"routed_vs_raw_throughput", Median(tput_ratio)},
+      {"raw_grpc_no_deadline_calls_per_s", Median(raw_nd_tput)},
+      {"routed_vs_raw_no_deadline_throughput", Median(nd_ratio)},
       {"raw_grpc_p50_us", Median(raw_p50)},
       {"routed_p50_us", Median(routed_p50)},
   };
   std::printf("gridrpc-bench: %d rounds, %d in flight, %d-byte payload, loopback\n", rounds,
               in_flight, absl::GetFlag(FLAGS_payload_bytes));
-  std::printf("%-28s %14s\n", "metric", "median");
-  for (const auto& [name, value] : results) std::printf("%-28s %14.3f\n", name.c_str(), value);
+  std::printf("%-38s %14s\n", "metric", "median");
+  for (const auto& [name, value] : results) std::printf("%-38s %14.3f\n", name.c_str(), value);
 
   std::ofstream out(absl::GetFlag(FLAGS_out));
   out << "{\n";

@@ -14,12 +14,12 @@ namespace gridrpc {
 namespace internal {
 
 ClientState::ClientState(ClientOptions options) : options_(std::move(options)) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   routing_ = std::make_shared<Routing>();
 }
 
 std::shared_ptr<const ClientState::Routing> ClientState::routing() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return routing_;
 }
 
@@ -36,7 +36,7 @@ std::shared_ptr<grpc::Channel> ClientState::ChannelTo(const std::string& address
 absl::Status ClientState::Install(v1::PartitionTable proto) {
   absl::StatusOr<PartitionTable> table = PartitionTable::FromProto(std::move(proto));
   if (!table.ok()) return table.status();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (routing_->table != nullptr && routing_->table->version() >= table->version()) {
     return absl::OkStatus();
   }
@@ -52,7 +52,7 @@ absl::Status ClientState::Install(v1::PartitionTable proto) {
 std::vector<std::string> ClientState::CandidateAddresses() const {
   std::vector<std::string> out;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (routing_->table != nullptr) {
       for (int i = 0; i < routing_->table->member_count(); ++i) {
         out.push_back(routing_->table->member(i).address());
@@ -68,7 +68,7 @@ absl::Status ClientState::LoadTable() {
   for (const std::string& address : CandidateAddresses()) {
     std::shared_ptr<grpc::Channel> channel;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       channel = ChannelTo(address);
     }
     grpc::ClientContext context;
@@ -95,14 +95,14 @@ absl::Status ClientState::LoadTable() {
 void ClientState::RefreshAsync(absl::AnyInvocable<void() &&> done) {
   std::string address;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     refresh_waiters_.push_back(std::move(done));
     if (refreshing_) return;
     refreshing_ = true;
   }
   const std::vector<std::string> candidates = CandidateAddresses();
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     address = candidates[next_address_++ % candidates.size()];
   }
   struct Call {
@@ -113,7 +113,7 @@ void ClientState::RefreshAsync(absl::AnyInvocable<void() &&> done) {
   };
   auto call = std::make_shared<Call>();
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     call->stub = v1::Cluster::NewStub(ChannelTo(address));
   }
   call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.connect_timeout));
@@ -131,7 +131,7 @@ void ClientState::RefreshAsync(absl::AnyInvocable<void() &&> done) {
 void ClientState::FinishRefresh() {
   std::vector<absl::AnyInvocable<void() &&>> waiters;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     refreshing_ = false;
     waiters.swap(refresh_waiters_);
   }

@@ -10,8 +10,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
 #include "gridrpc/client.h"
+#include "gridrpc/internal/mutex.h"
 #include "gridrpc/partition_table.h"
 
 namespace gridrpc::internal {
@@ -47,7 +47,7 @@ class ClientState {
   void FinishRefresh();
 
   const ClientOptions options_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::shared_ptr<const Routing> routing_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
   bool refreshing_ ABSL_GUARDED_BY(mu_) = false;

@@ -27,21 +27,26 @@ struct ProxyCore::Binding {
 // One call, from routing to the answer, across retries. Owns itself: deleted after `done`.
 class ProxyCore::Invocation {
  public:
-  Invocation(std::shared_ptr<ProxyCore> proxy, const MethodDescriptor& method,
-             grpc::ByteBuffer request, google::protobuf::Message* response, int partition,
-             absl::Time deadline, absl::AnyInvocable<void(absl::Status) &&> done)
+  Invocation(std::shared_ptr<ProxyCore> proxy, std::shared_ptr<const Binding> binding,
+             const MethodDescriptor& method, grpc::ByteBuffer request,
+             google::protobuf::Message* response, int partition, absl::Time deadline,
+             absl::AnyInvocable<void(absl::Status) &&> done)
       : proxy_(std::move(proxy)),
+        binding_(std::move(binding)),
         method_(method),
         request_(std::move(request)),
         response_(response),
         partition_(partition),
-        partition_text_(absl::StrCat(partition)),
+        // A member derives the partition from the routing key itself, exactly as the proxy
+        // did; only a partition chosen otherwise (no key) travels as metadata.
+        partition_text_(method.routing_key == nullptr ? absl::StrCat(partition) : ""),
         deadline_(deadline),
         done_(std::move(done)) {}
 
+  // Sends the call to the partition's owner in the binding it routes by.
   void Attempt() {
-    std::shared_ptr<const Binding> binding = proxy_->CurrentBinding();
-    const PartitionTable* table = binding->routing->table.get();
+    const Binding& binding = *binding_;
+    const PartitionTable* table = binding.routing->table.get();
     const int owner = table->Owner(partition_);
     if (owner < 0) {
       RetryOrFinish(absl::UnavailableError(absl::StrCat(
@@ -50,11 +55,10 @@ class ProxyCore::Invocation {
     }
     context_ = std::make_unique<grpc::ClientContext>();
     context_->set_deadline(absl::ToChronoTime(deadline_));
-    context_->AddMetadata(internal::kPartitionKey, partition_text_);
-    context_->AddMetadata(internal::kTableVersionKey, absl::StrCat(table->version()));
+    if (!partition_text_.empty()) context_->AddMetadata(internal::kPartitionKey, partition_text_);
     const grpc::internal::RpcMethod& rpc =
-        binding->methods[owner * proxy_->service_.methods.size() + method_.index];
-    grpc::internal::CallbackUnaryCall(binding->routing->channels[owner].get(), rpc, context_.get(),
+        binding.methods[owner * proxy_->service_.methods.size() + method_.index];
+    grpc::internal::CallbackUnaryCall(binding.routing->channels[owner].get(), rpc, context_.get(),
                                       &request_, response_,
                                       [this](grpc::Status status) { OnDone(status); });
   }
@@ -87,7 +91,10 @@ class ProxyCore::Invocation {
     }
     proxy_->client_->RefreshAsync([this, pause = options.retry_pause] {
       alarm_ = std::make_unique<grpc::Alarm>();
-      alarm_->Set(absl::ToChronoTime(absl::Now() + pause), [this](bool) { Attempt(); });
+      alarm_->Set(absl::ToChronoTime(absl::Now() + pause), [this](bool) {
+        binding_ = proxy_->CurrentBinding();  // the refreshed table, if any
+        Attempt();
+      });
     });
   }
 
@@ -97,11 +104,12 @@ class ProxyCore::Invocation {
   }
 
   std::shared_ptr<ProxyCore> proxy_;
+  std::shared_ptr<const Binding> binding_;
   const MethodDescriptor& method_;
   grpc::ByteBuffer request_;
   google::protobuf::Message* response_;
   const int partition_;
-  const std::string partition_text_;
+  const std::string partition_text_;  // empty: not sent
   const absl::Time deadline_;
   absl::AnyInvocable<void(absl::Status) &&> done_;
   std::unique_ptr<grpc::ClientContext> context_;
@@ -116,7 +124,7 @@ ProxyCore::~ProxyCore() = default;
 
 std::shared_ptr<const ProxyCore::Binding> ProxyCore::CurrentBinding() {
   std::shared_ptr<const internal::ClientState::Routing> routing = client_->routing();
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   if (binding_ != nullptr && binding_->routing == routing) return binding_;
   auto binding = std::make_shared<Binding>();
   binding->routing = std::move(routing);
@@ -133,8 +141,9 @@ std::shared_ptr<const ProxyCore::Binding> ProxyCore::CurrentBinding() {
 void ProxyCore::Start(const MethodDescriptor& method, const google::protobuf::Message& request,
                       google::protobuf::Message* response, const CallOptions& options,
                       absl::AnyInvocable<void(absl::Status) &&> done) {
+  std::shared_ptr<const Binding> binding = CurrentBinding();
   int partition;
-  const int partition_count = client_->routing()->table->partition_count();
+  const int partition_count = binding->routing->table->partition_count();
   if (method.routing_key != nullptr) {
     absl::StatusOr<uint64_t> key = method.routing_key(request);
     if (!key.ok()) {
@@ -163,8 +172,8 @@ void ProxyCore::Start(const MethodDescriptor& method, const google::protobuf::Me
   if (timeout == absl::ZeroDuration()) timeout = client_->options().invocation_timeout;
 
   // The invocation keeps this core (and through it the client state) alive until it is done.
-  (new Invocation(shared_from_this(), method, std::move(bytes), response, partition,
-                  absl::Now() + timeout, std::move(done)))
+  (new Invocation(shared_from_this(), std::move(binding), method, std::move(bytes), response,
+                  partition, absl::Now() + timeout, std::move(done)))
       ->Attempt();
 }
 

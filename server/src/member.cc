@@ -223,7 +223,7 @@ absl::Status Member::InstallPartitionTable(std::shared_ptr<const PartitionTable>
     if (table->Owner(p) == self) owned->push_back(p);
   }
   {
-    absl::MutexLock lock(&table_mu_);
+    internal::MutexLock lock(&table_mu_);
     if (table_ != nullptr && table_->version() >= table->version()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "partition table version ", table->version(), " is not newer than ", table_->version()));
@@ -255,7 +255,7 @@ void Member::Reset() {
 }
 
 std::shared_ptr<const PartitionTable> Member::partition_table() const {
-  absl::MutexLock lock(&table_mu_);
+  internal::MutexLock lock(&table_mu_);
   return table_;
 }
 
@@ -291,7 +291,7 @@ absl::StatusOr<int> Member::RoutePartition(const HostedMethod& hosted,
   // No key: any partition this member owns, round robin.
   std::shared_ptr<const std::vector<int>> owned;
   {
-    absl::MutexLock lock(&table_mu_);
+    internal::MutexLock lock(&table_mu_);
     owned = owned_;
   }
   if (owned == nullptr || owned->empty()) {

@@ -17,14 +17,15 @@
 #ifndef GRIDRPC_FUTURE_H_
 #define GRIDRPC_FUTURE_H_
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <type_traits>
 #include <utility>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace gridrpc {
@@ -34,6 +35,7 @@ class Future;
 
 namespace internal {
 
+// Shared by a Promise and its Future. Every call is thread-safe.
 template <typename T>
 class FutureState {
  public:
@@ -43,13 +45,13 @@ class FutureState {
   void Set(absl::StatusOr<T> value) {
     Continuation continuation;
     {
-      absl::MutexLock lock(&mu_);
-      if (continuation_) {
-        continuation = std::move(continuation_);
-      } else {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!continuation_) {
         value_.emplace(std::move(value));
+        ready_.notify_all();
         return;
       }
+      continuation = std::move(continuation_);
     }
     std::move(continuation)(std::move(value));
   }
@@ -58,7 +60,7 @@ class FutureState {
   void OnReady(Continuation continuation) {
     std::optional<absl::StatusOr<T>> value;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       if (!value_.has_value()) {
         continuation_ = std::move(continuation);
         return;
@@ -69,29 +71,31 @@ class FutureState {
   }
 
   bool ready() const {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return value_.has_value();
   }
 
   bool WaitFor(absl::Duration timeout) const {
-    absl::MutexLock lock(&mu_);
-    return mu_.AwaitWithTimeout(absl::Condition(this, &FutureState::HasValue), timeout);
+    std::unique_lock<std::mutex> lock(mu_);
+    return ready_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                           [this] { return value_.has_value(); });
   }
 
   absl::StatusOr<T> Take() {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(this, &FutureState::HasValue));
+    std::unique_lock<std::mutex> lock(mu_);
+    ready_.wait(lock, [this] { return value_.has_value(); });
     absl::StatusOr<T> out = std::move(*value_);
     value_.reset();
     return out;
   }
 
  private:
-  bool HasValue() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return value_.has_value(); }
-
-  mutable absl::Mutex mu_;
-  std::optional<absl::StatusOr<T>> value_ ABSL_GUARDED_BY(mu_);
-  Continuation continuation_ ABSL_GUARDED_BY(mu_);
+  // A std::mutex rather than absl::Mutex: one Set and one Take per call, see
+  // gridrpc/internal/mutex.h for why that matters on Debian.
+  mutable std::mutex mu_;
+  mutable std::condition_variable ready_;
+  std::optional<absl::StatusOr<T>> value_;  // guarded by mu_
+  Continuation continuation_;               // guarded by mu_
 };
 
 template <typename R>

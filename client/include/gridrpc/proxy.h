@@ -11,16 +11,16 @@
 #define GRIDRPC_PROXY_H_
 
 #include <functional>
+#include <latch>
 #include <memory>
 #include <utility>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "gridrpc/client.h"
 #include "gridrpc/future.h"
+#include "gridrpc/internal/mutex.h"
 #include "gridrpc/service_descriptor.h"
 
 namespace google::protobuf {
@@ -62,12 +62,12 @@ class ProxyCore : public std::enable_shared_from_this<ProxyCore> {
                                 const CallOptions& options) {
     Response response;
     absl::Status status;
-    absl::Notification finished;
+    std::latch finished(1);
     Start(method, request, &response, options, [&](absl::Status s) {
       status = std::move(s);
-      finished.Notify();
+      finished.count_down();
     });
-    finished.WaitForNotification();
+    finished.wait();
     if (!status.ok()) return status;
     return response;
   }
@@ -109,7 +109,7 @@ class ProxyCore : public std::enable_shared_from_this<ProxyCore> {
   std::shared_ptr<internal::ClientState> client_;
   const ServiceDescriptor& service_;
   const ProxyConfig config_;
-  absl::Mutex mu_;
+  internal::Mutex mu_;
   std::shared_ptr<const Binding> binding_ ABSL_GUARDED_BY(mu_);
 };
 

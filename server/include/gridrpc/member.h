@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "gridrpc/internal/mutex.h"
 #include "gridrpc/internal/partition_executor.h"
 #include "gridrpc/partition_table.h"
 #include "gridrpc/partitioning.h"
@@ -124,7 +124,7 @@ class Member {
   bool started_ = false;
   bool shut_down_ = false;
 
-  mutable absl::Mutex table_mu_;
+  mutable internal::Mutex table_mu_;
   std::shared_ptr<const PartitionTable> table_ ABSL_GUARDED_BY(table_mu_);
   // Partitions this member is primary of, for plain-gRPC calls without a routing key.
   std::shared_ptr<const std::vector<int>> owned_ ABSL_GUARDED_BY(table_mu_);

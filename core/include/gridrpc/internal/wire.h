@@ -12,10 +12,9 @@
 namespace gridrpc::internal {
 
 // Request metadata: the partition the caller routed to (decimal). Absent: the member routes
-// the call itself from the request's routing key.
+// the call itself from the request's routing key, as the smart client does, so keyed calls
+// carry no gridrpc metadata at all.
 inline constexpr char kPartitionKey[] = "gridrpc-partition";
-// Request metadata: the partition-table version the caller routed with (decimal).
-inline constexpr char kTableVersionKey[] = "gridrpc-table-version";
 // Trailing metadata on a call the member refused because it does not own the partition
 // (status UNAVAILABLE): the member's table version. The call did not run; retrying is safe.
 inline constexpr char kWrongOwnerKey[] = "gridrpc-wrong-owner";

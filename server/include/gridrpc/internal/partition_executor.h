@@ -18,7 +18,7 @@
 #include <utility>
 
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
+#include "gridrpc/internal/mutex.h"
 
 namespace gridrpc::internal {
 
@@ -37,7 +37,7 @@ class PartitionExecutor {
   void Execute(int partition, F&& op) {
     Slot& slot = slots_[partition];
     {
-      absl::MutexLock lock(&slot.mu);
+      MutexLock lock(&slot.mu);
       if (slot.busy) {
         slot.queue.emplace_back(std::forward<F>(op));
         return;
@@ -50,7 +50,7 @@ class PartitionExecutor {
 
  private:
   struct alignas(64) Slot {  // one cache line each: partitions do not contend
-    absl::Mutex mu;
+    Mutex mu;
     bool busy ABSL_GUARDED_BY(mu) = false;
     std::deque<Operation> queue ABSL_GUARDED_BY(mu);
   };
@@ -60,7 +60,7 @@ class PartitionExecutor {
     for (;;) {
       Operation next;
       {
-        absl::MutexLock lock(&slot.mu);
+        MutexLock lock(&slot.mu);
         if (slot.queue.empty()) {
           slot.busy = false;
           return;
