@@ -185,6 +185,25 @@ void PrintServiceDeclaration(Printer& p, const ServiceModel& service) {
           "  // Names, routing and flags of every method; lives for the whole program.\n"
           "  static const ::gridrpc::ServiceDescriptor& descriptor();\n"
           "\n");
+  if (!service.methods.empty()) {
+    // Tags are members of a nested struct so that a method may share the service's name.
+    p.Print(
+        "  // Method tags, naming a method where configuration is per method (broadcast "
+        "reducers).\n");
+    for (const MethodModel& method : service.methods) {
+      p.Print(MethodVars(service, method),
+              "  struct $method$Method {\n"
+              "    using Request = $request$;\n"
+              "    using Response = $response$;\n"
+              "    static constexpr int kIndex = $index$;\n"
+              "  };\n");
+    }
+    p.Print("  struct Methods {\n");
+    for (const MethodModel& method : service.methods) {
+      p.Print(MethodVars(service, method), "    static constexpr $method$Method $method${};\n");
+    }
+    p.Print("  };\n\n");
+  }
   PrintProxyDeclaration(p, service);
   p.Print("\n");
   PrintServerDeclaration(p, service);

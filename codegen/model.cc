@@ -28,15 +28,14 @@ constexpr char kKeyRequirement[] =
 constexpr char kHopRequirement[] = "every element but the last must be a singular message field";
 
 // Nested types of the generated class: a service named like one would not compile.
-constexpr std::array<std::string_view, 4> kNestedTypeNames = {"Proxy", "Service",
-                                                              "PartitionedService", "State"};
+constexpr std::array<std::string_view, 5> kNestedTypeNames = {
+    "Proxy", "Service", "PartitionedService", "State", "Methods"};
 // Members of the generated class and of the server base (ServiceBase's virtuals included) that
 // an rpc of the same name would clash with or silently overload.
-constexpr std::array<std::string_view, 11> kReservedMethodNames = {
-    "Proxy",        "Service",    "PartitionedService",
-    "State",        "descriptor", "kServiceName",
-    "NewContainer", "Invoke",     "Init",
-    "Shutdown",     "Reset"};
+constexpr std::array<std::string_view, 12> kReservedMethodNames = {
+    "Proxy",   "Service",    "PartitionedService", "State",
+    "Methods", "descriptor", "kServiceName",       "NewContainer",
+    "Invoke",  "Init",       "Shutdown",           "Reset"};
 
 template <size_t N>
 bool Contains(const std::array<std::string_view, N>& names, std::string_view name) {
@@ -155,6 +154,13 @@ std::string BuildMethod(const pb::MethodDescriptor& descriptor, MethodModel* met
   if (Contains(kReservedMethodNames, descriptor.name())) {
     return absl::StrCat("an rpc cannot be named '", descriptor.name(),
                         "': the generated class has a member of that name");
+  }
+  if (const std::string& name = descriptor.name(); name.ends_with("Method")) {
+    const std::string tagged = name.substr(0, name.size() - 6);
+    if (descriptor.service()->FindMethodByName(tagged) != nullptr) {
+      return absl::StrCat("an rpc cannot be named '", name, "': the method tag of '", tagged,
+                          "' has that name");
+    }
   }
   if (const std::string& name = descriptor.name(); name.ends_with("Async")) {
     const std::string sync_name = name.substr(0, name.size() - 5);

@@ -6,11 +6,14 @@
 #include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/impl/rpc_method.h>
 #include <grpcpp/support/client_callback.h>
-#include <grpcpp/support/proto_buffer_writer.h>
+
+#include <deque>
+#include <optional>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "client_state.h"
+#include "gridrpc/cluster.grpc.pb.h"
 #include "gridrpc/internal/status.h"
 #include "gridrpc/internal/wire.h"
 #include "gridrpc/partitioning.h"
@@ -21,15 +24,33 @@ namespace gridrpc {
 // use gRPC's registered-method fast path (what grpc_cpp_plugin's stubs do).
 struct ProxyCore::Binding {
   std::shared_ptr<const internal::ClientState::Routing> routing;
-  std::vector<grpc::internal::RpcMethod> methods;  // [member * method_count + method]
+  std::vector<grpc::internal::RpcMethod> methods;           // [member * method_count + method]
+  std::vector<std::unique_ptr<v1::Cluster::Stub>> control;  // [member], for broadcasts
 };
 
-// One call, from routing to the answer, across retries. Owns itself: deleted after `done`.
-class ProxyCore::Invocation {
+namespace {
+
+// Sets what every attempt of a call carries besides the request.
+void PrepareContext(grpc::ClientContext& context, absl::Time deadline,
+                    const std::string& lookup_name, const MetaArguments& meta) {
+  context.set_deadline(absl::ToChronoTime(deadline));
+  if (!lookup_name.empty()) context.AddMetadata(internal::kLookupNameKey, lookup_name);
+  for (const auto& [name, value] : meta) {
+    context.AddMetadata(std::string(internal::kMetaArgumentPrefix).append(name), value);
+  }
+}
+
+}  // namespace
+
+// One routed call, from the owner's choice to the answer, across retries. Owned by whatever is
+// pending for it (the gRPC call, the pause before a retry); cancellable meanwhile.
+class ProxyCore::RemoteCall final : public internal::Cancellable,
+                                    public std::enable_shared_from_this<RemoteCall> {
  public:
-  Invocation(std::shared_ptr<ProxyCore> proxy, std::shared_ptr<const Binding> binding,
+  RemoteCall(std::shared_ptr<ProxyCore> proxy, std::shared_ptr<const Binding> binding,
              const MethodDescriptor& method, grpc::ByteBuffer request,
-             google::protobuf::Message* response, int partition, absl::Time deadline,
+             google::protobuf::Message* response, int partition, bool send_partition,
+             MetaArguments meta, absl::Time deadline,
              absl::AnyInvocable<void(absl::Status) &&> done)
       : proxy_(std::move(proxy)),
         binding_(std::move(binding)),
@@ -38,8 +59,9 @@ class ProxyCore::Invocation {
         response_(response),
         partition_(partition),
         // A member derives the partition from the routing key itself, exactly as the proxy
-        // did; only a partition chosen otherwise (no key) travels as metadata.
-        partition_text_(method.routing_key == nullptr ? absl::StrCat(partition) : ""),
+        // did; only a partition chosen otherwise travels as metadata.
+        partition_text_(send_partition ? absl::StrCat(partition) : ""),
+        meta_(std::move(meta)),
         deadline_(deadline),
         done_(std::move(done)) {}
 
@@ -53,14 +75,27 @@ class ProxyCore::Invocation {
           "partition ", partition_, " has no owner in table version ", table->version())));
       return;
     }
-    context_ = std::make_unique<grpc::ClientContext>();
-    context_->set_deadline(absl::ToChronoTime(deadline_));
-    if (!partition_text_.empty()) context_->AddMetadata(internal::kPartitionKey, partition_text_);
+    grpc::ClientContext* context;
+    {
+      internal::MutexLock lock(&mu_);
+      context_ = std::make_unique<grpc::ClientContext>();
+      context = context_.get();
+      if (cancelled_) context->TryCancel();  // the call then ends at once with CANCELLED
+    }
+    PrepareContext(*context, deadline_, proxy_->config_.lookup_name, meta_);
+    if (!partition_text_.empty()) context->AddMetadata(internal::kPartitionKey, partition_text_);
     const grpc::internal::RpcMethod& rpc =
         binding.methods[owner * proxy_->service_.methods.size() + method_.index];
-    grpc::internal::CallbackUnaryCall(binding.routing->channels[owner].get(), rpc, context_.get(),
-                                      &request_, response_,
-                                      [this](grpc::Status status) { OnDone(status); });
+    grpc::internal::CallbackUnaryCall(
+        binding.routing->channels[owner].get(), rpc, context, &request_, response_,
+        [self = shared_from_this()](grpc::Status status) { self->OnDone(status); });
+  }
+
+  void Cancel() override {
+    internal::MutexLock lock(&mu_);
+    cancelled_ = true;
+    if (context_ != nullptr) context_->TryCancel();
+    if (alarm_ != nullptr) alarm_->Cancel();
   }
 
  private:
@@ -71,8 +106,11 @@ class ProxyCore::Invocation {
     }
     // Retry what certainly did not run (the member refused it as not the owner) and what is
     // safe to run twice (read-only methods); other failures are reported as they are.
-    const bool wrong_owner =
-        context_->GetServerTrailingMetadata().count(internal::kWrongOwnerKey) > 0;
+    bool wrong_owner;
+    {
+      internal::MutexLock lock(&mu_);
+      wrong_owner = context_->GetServerTrailingMetadata().count(internal::kWrongOwnerKey) > 0;
+    }
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
         (wrong_owner || method_.read_only)) {
       RetryOrFinish(internal::FromGrpcStatus(status));
@@ -89,36 +127,310 @@ class ProxyCore::Invocation {
           "invocation timed out while retrying ", method_.path, "; last error: ", why.message())));
       return;
     }
-    proxy_->client_->RefreshAsync([this, pause = options.retry_pause] {
-      alarm_ = std::make_unique<grpc::Alarm>();
-      alarm_->Set(absl::ToChronoTime(absl::Now() + pause), [this](bool) {
-        binding_ = proxy_->CurrentBinding();  // the refreshed table, if any
-        Attempt();
-      });
+    proxy_->client_->RefreshAsync([self = shared_from_this(), pause = options.retry_pause] {
+      {
+        internal::MutexLock lock(&self->mu_);
+        if (!self->cancelled_) {
+          self->alarm_ = std::make_unique<grpc::Alarm>();
+          self->alarm_->Set(absl::ToChronoTime(absl::Now() + pause), [self](bool) {
+            self->binding_ = self->proxy_->CurrentBinding();  // the refreshed table, if any
+            self->Attempt();  // a cancelled pause ends here, the attempt cancelled at once
+          });
+          return;
+        }
+      }
+      self->Finish(absl::CancelledError("the call was cancelled"));
     });
   }
 
-  void Finish(absl::Status status) {
-    std::move(done_)(std::move(status));
-    delete this;
-  }
+  void Finish(absl::Status status) { std::move(done_)(std::move(status)); }
 
-  std::shared_ptr<ProxyCore> proxy_;
+  const std::shared_ptr<ProxyCore> proxy_;
   std::shared_ptr<const Binding> binding_;
   const MethodDescriptor& method_;
   grpc::ByteBuffer request_;
-  google::protobuf::Message* response_;
+  google::protobuf::Message* const response_;
   const int partition_;
   const std::string partition_text_;  // empty: not sent
+  const MetaArguments meta_;
   const absl::Time deadline_;
   absl::AnyInvocable<void(absl::Status) &&> done_;
-  std::unique_ptr<grpc::ClientContext> context_;
-  std::unique_ptr<grpc::Alarm> alarm_;  // the pause before the next attempt
+
+  internal::Mutex mu_;  // against Cancel() from another thread
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<grpc::ClientContext> context_ ABSL_GUARDED_BY(mu_);  // the current attempt
+  std::unique_ptr<grpc::Alarm> alarm_ ABSL_GUARDED_BY(mu_);  // the pause before the next one
+};
+
+// One broadcast: a call per member owning primaries, each running the method on that member's
+// partitions; results go one by one through the collector's filter, then its reducer. A
+// break, a cancel or the last answer completes it; calls still in flight are then cancelled.
+class ProxyCore::BroadcastCall final : public internal::Cancellable,
+                                       public std::enable_shared_from_this<BroadcastCall> {
+ public:
+  BroadcastCall(std::shared_ptr<ProxyCore> proxy, std::shared_ptr<const Binding> binding,
+                const MethodDescriptor& method, std::string request,
+                google::protobuf::Message* response,
+                std::unique_ptr<internal::BroadcastCollector> collector, MetaArguments meta,
+                absl::Time deadline, absl::AnyInvocable<void(absl::Status) &&> done)
+      : proxy_(std::move(proxy)),
+        binding_(std::move(binding)),
+        method_(method),
+        request_(std::move(request)),
+        response_(response),
+        collector_(std::move(collector)),
+        meta_(std::move(meta)),
+        deadline_(deadline),
+        done_(std::move(done)) {}
+
+  void Begin() {
+    const PartitionTable& table = *binding_->routing->table;
+    const bool partitioned = proxy_->service_.partitioned;
+    std::vector<std::vector<int>> by_member(table.member_count());
+    std::vector<int> orphans;
+    for (int p = 0; p < table.partition_count(); ++p) {
+      const int owner = table.Owner(p);
+      (owner < 0 ? orphans : by_member[owner]).push_back(p);
+    }
+    {
+      internal::MutexLock lock(&mu_);
+      for (int m = 0; m < table.member_count(); ++m) {
+        if (by_member[m].empty()) continue;
+        Leg& leg = legs_.emplace_back();
+        leg.member = m;
+        if (partitioned) leg.partitions = std::move(by_member[m]);
+        PrepareContext(leg.context, deadline_, proxy_->config_.lookup_name, meta_);
+        leg.request.set_method(method_.path);
+        leg.request.set_lookup_name(proxy_->config_.lookup_name);
+        leg.request.set_request(request_);
+        leg.request.mutable_partitions()->Add(leg.partitions.begin(), leg.partitions.end());
+      }
+      total_ = partitioned ? table.partition_count() : static_cast<int>(legs_.size());
+      pending_ = static_cast<int>(legs_.size());
+      if (partitioned) {
+        for (int p : orphans) {
+          if (!stopped_)
+            Offer(absl::UnavailableError(absl::StrCat("partition ", p, " has no owner")), p, "");
+        }
+      }
+      if (legs_.empty()) stopped_ = true;
+    }
+    // Legs are started outside the lock: their answers may arrive at once. A leg cancelled by
+    // an early break meanwhile starts cancelled.
+    for (size_t i = 0; i < legs_.size(); ++i) {
+      Leg& leg = legs_[i];
+      binding_->control[leg.member]->async()->Broadcast(
+          &leg.context, &leg.request, &leg.response,
+          [self = shared_from_this(), i](grpc::Status status) { self->OnLeg(i, status); });
+    }
+    if (IsStopped()) Complete();
+  }
+
+  bool IsStopped() {
+    internal::MutexLock lock(&mu_);
+    return stopped_;
+  }
+
+  void Cancel() override {
+    {
+      internal::MutexLock lock(&mu_);
+      if (finished_) return;
+      stopped_ = true;
+      final_status_ = absl::CancelledError("the broadcast was cancelled");
+    }
+    Complete();
+  }
+
+ private:
+  struct Leg {
+    int member = -1;
+    std::vector<int> partitions;  // empty for stateless services
+    grpc::ClientContext context;
+    v1::BroadcastRequest request;
+    v1::BroadcastResponse response;
+  };
+
+  void OnLeg(size_t i, const grpc::Status& status) {
+    {
+      internal::MutexLock lock(&mu_);
+      --pending_;
+      if (stopped_) return;
+      const Leg& leg = legs_[i];
+      const std::string& member_id = binding_->routing->table->member(leg.member).id();
+      if (status.ok()) {
+        for (const v1::PartitionResult& r : leg.response.results()) {
+          if (stopped_) break;
+          if (r.code() == 0) {
+            Offer(r.response(), r.partition(), member_id);
+          } else {
+            Offer(absl::Status(static_cast<absl::StatusCode>(r.code()), r.message()), r.partition(),
+                  member_id);
+          }
+        }
+      } else {
+        // The member failed as a whole: each of its partitions ends with that error.
+        const absl::Status error = internal::FromGrpcStatus(status);
+        if (leg.partitions.empty()) Offer(error, -1, member_id);
+        for (int p : leg.partitions) {
+          if (stopped_) break;
+          Offer(error, p, member_id);
+        }
+      }
+      if (!stopped_ && pending_ > 0) return;
+      stopped_ = true;
+    }
+    Complete();
+  }
+
+  // Hands one result to the filter; a break stops the broadcast.
+  void Offer(absl::StatusOr<std::string> result, int partition, const std::string& member_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const FilterDecision decision =
+        collector_->Add(std::move(result), partition, member_id, total_);
+    if (decision == FilterDecision::kBreak || decision == FilterDecision::kSkipAndBreak) {
+      stopped_ = true;
+    }
+  }
+
+  // Reduces (unless cancelled), cancels what is still in flight and answers, once.
+  void Complete() {
+    absl::Status status;
+    {
+      internal::MutexLock lock(&mu_);
+      if (finished_) return;
+      finished_ = true;
+      status = final_status_.ok() ? collector_->Finish(response_) : final_status_;
+      for (Leg& leg : legs_) leg.context.TryCancel();
+    }
+    std::move(done_)(std::move(status));
+  }
+
+  const std::shared_ptr<ProxyCore> proxy_;
+  const std::shared_ptr<const Binding> binding_;
+  const MethodDescriptor& method_;
+  const std::string request_;
+  google::protobuf::Message* const response_;
+  const MetaArguments meta_;
+  const absl::Time deadline_;
+  absl::AnyInvocable<void(absl::Status) &&> done_;
+
+  internal::Mutex mu_;
+  std::unique_ptr<internal::BroadcastCollector> collector_ ABSL_GUARDED_BY(mu_);
+  std::deque<Leg> legs_ ABSL_GUARDED_BY(mu_);  // stable addresses: gRPC holds them
+  int total_ ABSL_GUARDED_BY(mu_) = 0;
+  int pending_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;       // no more results wanted
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;      // done_ has been called
+  absl::Status final_status_ ABSL_GUARDED_BY(mu_);  // set by Cancel()
+};
+
+// The client aspect chain of one call; its last link is the remote call. Keeps itself alive
+// until it completes, so aspects may proceed later from any thread.
+class ProxyCore::Interceptions final : public Interception,
+                                       public internal::Cancellable,
+                                       public std::enable_shared_from_this<Interceptions> {
+ public:
+  Interceptions(std::shared_ptr<ProxyCore> proxy, const MethodDescriptor& method,
+                const google::protobuf::Message& request, google::protobuf::Message* response,
+                absl::Time deadline, absl::AnyInvocable<void(absl::Status) &&> done)
+      : proxy_(std::move(proxy)),
+        // Aspects may run after the caller's request is gone: keep a copy.
+        request_(request.New()),
+        invocation_{proxy_->service_, LookupName(*proxy_), method, *request_, {}},
+        response_(response),
+        deadline_(deadline),
+        done_(std::move(done)) {
+    request_->CopyFrom(request);
+  }
+
+  void Begin() {
+    self_ = shared_from_this();
+    if (proxy_->config_.meta_arguments) {
+      invocation_.meta_arguments = proxy_->config_.meta_arguments(invocation_);
+    }
+    Advance();
+  }
+
+  Invocation& invocation() override { return invocation_; }
+  google::protobuf::Message& response() override { return *response_; }
+  void Proceed(OnResult on_result) override {
+    on_results_.push_back(std::move(on_result));
+    Advance();
+  }
+  void Return(absl::Status status) override { Complete(std::move(status)); }
+
+  void Cancel() override {
+    std::shared_ptr<internal::Cancellable> remote;
+    {
+      internal::MutexLock lock(&mu_);
+      cancelled_ = true;
+      remote = remote_;
+    }
+    if (remote != nullptr) remote->Cancel();
+  }
+
+ private:
+  static std::string_view LookupName(const ProxyCore& proxy) {
+    return proxy.config_.lookup_name.empty() ? proxy.service_.lookup_name
+                                             : proxy.config_.lookup_name;
+  }
+
+  void Advance() {
+    const auto& aspects = proxy_->config_.aspects;
+    if (next_ < aspects.size()) {
+      aspects[next_++]->Intercept(*this);
+      return;
+    }
+    if (IsCancelled()) {
+      Complete(absl::CancelledError("the call was cancelled"));
+      return;
+    }
+    std::shared_ptr<internal::Cancellable> remote = proxy_->StartRemote(
+        invocation_.method, *request_, response_, &invocation_, deadline_,
+        [self = shared_from_this()](absl::Status s) { self->Complete(std::move(s)); });
+    bool cancel_now;
+    {
+      internal::MutexLock lock(&mu_);
+      remote_ = remote;
+      cancel_now = cancelled_;
+    }
+    if (cancel_now && remote != nullptr) remote->Cancel();
+  }
+
+  bool IsCancelled() {
+    internal::MutexLock lock(&mu_);
+    return cancelled_;
+  }
+
+  // Unwinds the aspects that proceeded, innermost first, then answers.
+  void Complete(absl::Status status) {
+    while (!on_results_.empty()) {
+      Interception::OnResult on_result = std::move(on_results_.back());
+      on_results_.pop_back();
+      if (on_result) status = std::move(on_result)(*this, std::move(status));
+    }
+    std::move(done_)(std::move(status));
+    self_.reset();  // may destroy this
+  }
+
+  const std::shared_ptr<ProxyCore> proxy_;
+  const std::unique_ptr<google::protobuf::Message> request_;
+  Invocation invocation_;
+  google::protobuf::Message* const response_;
+  const absl::Time deadline_;
+  absl::AnyInvocable<void(absl::Status) &&> done_;
+  size_t next_ = 0;                                 // the next aspect to run
+  std::vector<Interception::OnResult> on_results_;  // of the aspects that proceeded
+  std::shared_ptr<Interceptions> self_;             // alive until Complete
+
+  internal::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<internal::Cancellable> remote_ ABSL_GUARDED_BY(mu_);
 };
 
 ProxyCore::ProxyCore(std::shared_ptr<internal::ClientState> client,
                      const ServiceDescriptor& service, ProxyConfig config)
-    : client_(std::move(client)), service_(service), config_(config) {}
+    : client_(std::move(client)), service_(service), config_(std::move(config)) {}
 
 ProxyCore::~ProxyCore() = default;
 
@@ -133,26 +445,71 @@ std::shared_ptr<const ProxyCore::Binding> ProxyCore::CurrentBinding() {
     for (const MethodDescriptor& m : service_.methods) {
       binding->methods.emplace_back(m.path, grpc::internal::RpcMethod::NORMAL_RPC, channel);
     }
+    binding->control.push_back(v1::Cluster::NewStub(channel));
   }
   binding_ = std::move(binding);
   return binding_;
 }
 
-void ProxyCore::Start(const MethodDescriptor& method, const google::protobuf::Message& request,
-                      google::protobuf::Message* response, const CallOptions& options,
-                      absl::AnyInvocable<void(absl::Status) &&> done) {
+absl::Time ProxyCore::DeadlineFor(const MethodDescriptor& method,
+                                  const CallOptions& options) const {
+  for (absl::Duration timeout : {options.timeout, method.timeout, config_.timeout}) {
+    if (timeout > absl::ZeroDuration()) return absl::Now() + timeout;
+  }
+  return absl::Now() + client_->options().invocation_timeout;
+}
+
+std::weak_ptr<internal::Cancellable> ProxyCore::Start(
+    const MethodDescriptor& method, const google::protobuf::Message& request,
+    google::protobuf::Message* response, const CallOptions& options,
+    absl::AnyInvocable<void(absl::Status) &&> done) {
+  const absl::Time deadline = DeadlineFor(method, options);
+  if (config_.aspects.empty() && !config_.meta_arguments && !config_.routing_handler &&
+      !config_.broadcast) {
+    // Nothing to intercept: straight to the remote call.
+    return StartRemote(method, request, response, nullptr, deadline, std::move(done));
+  }
+  auto chain = std::make_shared<Interceptions>(shared_from_this(), method, request, response,
+                                               deadline, std::move(done));
+  chain->Begin();
+  return chain;
+}
+
+std::shared_ptr<internal::Cancellable> ProxyCore::StartRemote(
+    const MethodDescriptor& method, const google::protobuf::Message& request,
+    google::protobuf::Message* response, const Invocation* invocation, absl::Time deadline,
+    absl::AnyInvocable<void(absl::Status) &&> done) {
   std::shared_ptr<const Binding> binding = CurrentBinding();
-  int partition;
+  MetaArguments meta = invocation != nullptr ? invocation->meta_arguments : MetaArguments();
+
+  if (config_.broadcast) {
+    auto factory = config_.collectors.find(method.index);
+    auto call = std::make_shared<BroadcastCall>(
+        shared_from_this(), std::move(binding), method, request.SerializeAsString(), response,
+        factory != config_.collectors.end() ? factory->second(*invocation)
+                                            : internal::NewBuiltinCollector(method),
+        std::move(meta), deadline, std::move(done));
+    call->Begin();
+    return call;
+  }
+
+  // Routing: the routing handler, else the contract's routing key, else a random partition.
   const int partition_count = binding->routing->table->partition_count();
-  if (method.routing_key != nullptr) {
-    absl::StatusOr<uint64_t> key = method.routing_key(request);
-    if (!key.ok()) {
-      std::move(done)(key.status());
-      return;
+  std::optional<RoutingKey> key;
+  if (config_.routing_handler && invocation != nullptr) key = config_.routing_handler(*invocation);
+  int partition;
+  bool send_partition = true;
+  if (key.has_value()) {
+    partition = PartitionOf(key->hash(), partition_count);
+  } else if (method.routing_key != nullptr) {
+    absl::StatusOr<uint64_t> hash = method.routing_key(request);
+    if (!hash.ok()) {
+      std::move(done)(hash.status());
+      return nullptr;
     }
-    partition = PartitionOf(*key, partition_count);
+    partition = PartitionOf(*hash, partition_count);
+    send_partition = false;
   } else {
-    // No routing key: any partition will do (XAP's default), spread at random.
     thread_local absl::InsecureBitGen random;
     partition = absl::Uniform(random, 0, partition_count);
   }
@@ -163,18 +520,13 @@ void ProxyCore::Start(const MethodDescriptor& method, const google::protobuf::Me
           request, &bytes, &own_buffer);
       !s.ok()) {
     std::move(done)(internal::FromGrpcStatus(s));
-    return;
+    return nullptr;
   }
-
-  absl::Duration timeout = options.timeout;
-  if (timeout == absl::ZeroDuration()) timeout = method.timeout;
-  if (timeout == absl::ZeroDuration()) timeout = config_.timeout;
-  if (timeout == absl::ZeroDuration()) timeout = client_->options().invocation_timeout;
-
-  // The invocation keeps this core (and through it the client state) alive until it is done.
-  (new Invocation(shared_from_this(), std::move(binding), method, std::move(bytes), response,
-                  partition, absl::Now() + timeout, std::move(done)))
-      ->Attempt();
+  auto call = std::make_shared<RemoteCall>(shared_from_this(), std::move(binding), method,
+                                           std::move(bytes), response, partition, send_partition,
+                                           std::move(meta), deadline, std::move(done));
+  call->Attempt();
+  return call;
 }
 
 }  // namespace gridrpc

@@ -28,6 +28,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
         .cluster_name = options.cluster_name,
         .partition_count = options.partition_count,
         .properties = options.properties,
+        .execution_aspects = options.execution_aspects,
     });
     if (!member.ok()) return member.status();
     if (absl::Status s = install(**member); !s.ok()) return s;

@@ -12,6 +12,7 @@
 
 #include <cstdio>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -23,16 +24,68 @@
 
 namespace gridrpc {
 
-struct Member::HostedMethod {
+// One service implementation under one lookup name (an instance may have several).
+struct Member::HostedService {
+  std::string lookup_name;
   ServiceBase* service;
-  const MethodDescriptor* method;
   int container_slot;  // index into PartitionState::containers; -1 for stateless services
+};
+
+// One contract the member serves: its methods are registered once, whatever the instances.
+struct Member::ServiceType {
+  const ServiceDescriptor* descriptor;
+  const HostedService* default_instance = nullptr;  // under the contract's lookup name
+  absl::flat_hash_map<std::string, const HostedService*> by_lookup_name;
+};
+
+struct Member::HostedMethod {
+  const ServiceType* type;
+  const MethodDescriptor* method;
 };
 
 struct Member::PartitionState {
   int replica_index = -1;  // 0: this member is the primary
   int64_t table_version = 0;
-  std::vector<std::unique_ptr<Container>> containers;  // one per partitioned service
+  std::vector<std::unique_ptr<Container>> containers;  // one per partitioned instance
+};
+
+// The execution aspects around one call, the service method last. Lives on the stack of the
+// partition operation.
+class Member::AspectChain final : public ServerInvocation {
+ public:
+  AspectChain(const std::vector<std::shared_ptr<ExecutionAspect>>& aspects,
+              const HostedService& hosted, const MethodDescriptor& method,
+              PartitionContext& context, const google::protobuf::Message& request,
+              grpc::ByteBuffer* out)
+      : aspects_(aspects),
+        hosted_(hosted),
+        method_(method),
+        context_(context),
+        request_(request),
+        out_(out) {}
+
+  std::string_view lookup_name() const override { return hosted_.lookup_name; }
+  const MethodDescriptor& method() const override { return method_; }
+  const google::protobuf::Message& request() const override { return request_; }
+  ServiceBase& service() override { return *hosted_.service; }
+  PartitionContext& context() override { return context_; }
+
+  absl::Status Proceed() override {
+    if (next_ < aspects_.size()) return aspects_[next_++]->Intercept(*this);
+    return hosted_.service->Invoke(method_, context_, request_, out_);
+  }
+  void SetResponse(const google::protobuf::Message& response) override {
+    internal::SerializeResponse(response, out_).IgnoreError();
+  }
+
+ private:
+  const std::vector<std::shared_ptr<ExecutionAspect>>& aspects_;
+  const HostedService& hosted_;
+  const MethodDescriptor& method_;
+  PartitionContext& context_;
+  const google::protobuf::Message& request_;
+  grpc::ByteBuffer* const out_;
+  size_t next_ = 0;
 };
 
 // The user methods of one service, each registered as a raw unary callback method: no extra
@@ -74,6 +127,12 @@ class Member::ControlService final : public v1::Cluster::CallbackService {
     return reactor;
   }
 
+  grpc::ServerUnaryReactor* Broadcast(grpc::CallbackServerContext* ctx,
+                                      const v1::BroadcastRequest* request,
+                                      v1::BroadcastResponse* response) override {
+    return member_.HandleBroadcast(ctx, *request, response);
+  }
+
  private:
   Member& member_;
 };
@@ -100,8 +159,8 @@ class Member::UnknownMethodService final : public grpc::CallbackGenericService {
       return absl::StrCat("'", path, "' is not a gRPC method path (/package.Service/Method)");
     }
     const absl::string_view service = rest.substr(0, slash);
-    for (const auto& s : member_.services_) {
-      if (internal::AsAbsl(s->descriptor().full_name) == service) {
+    for (const auto& type : member_.types_) {
+      if (internal::AsAbsl(type->descriptor->full_name) == service) {
         return absl::StrCat("service ", service, " has no method ", rest.substr(slash + 1));
       }
     }
@@ -138,15 +197,35 @@ Member::Member(MemberOptions options, std::string id)
 
 Member::~Member() { Shutdown(); }
 
-absl::Status Member::AddService(std::unique_ptr<ServiceBase> service) {
+absl::Status Member::AddService(std::unique_ptr<ServiceBase> service,
+                                std::vector<std::string> lookup_names) {
   if (started_) return absl::FailedPreconditionError("AddService after Start");
   if (service == nullptr) return absl::InvalidArgumentError("AddService(nullptr)");
   const ServiceDescriptor& d = service->descriptor();
-  for (const auto& s : services_) {
-    if (s->descriptor().full_name == d.full_name) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("service ", internal::AsAbsl(d.full_name), " is already hosted"));
+  if (lookup_names.empty()) lookup_names.emplace_back(d.lookup_name);
+  ServiceType* type = nullptr;
+  for (const auto& t : types_) {
+    for (const std::string& name : lookup_names) {
+      if (t->by_lookup_name.contains(name)) {
+        return absl::AlreadyExistsError(absl::StrCat("lookup name '", name, "' is already hosted"));
+      }
     }
+    if (t->descriptor == &d) type = t.get();
+  }
+  if (type == nullptr) {
+    types_.push_back(std::make_unique<ServiceType>(ServiceType{.descriptor = &d}));
+    type = types_.back().get();
+    for (const MethodDescriptor& m : d.methods) {
+      methods_.push_back(std::make_unique<HostedMethod>(HostedMethod{type, &m}));
+    }
+  }
+  const int slot = d.partitioned ? container_slots_++ : -1;
+  for (std::string& name : lookup_names) {
+    hosted_.push_back(
+        std::make_unique<HostedService>(HostedService{std::move(name), service.get(), slot}));
+    const HostedService* hosted = hosted_.back().get();
+    type->by_lookup_name.emplace(hosted->lookup_name, hosted);
+    if (hosted->lookup_name == d.lookup_name) type->default_instance = hosted;
   }
   services_.push_back(std::move(service));
   return absl::OkStatus();
@@ -155,27 +234,19 @@ absl::Status Member::AddService(std::unique_ptr<ServiceBase> service) {
 absl::Status Member::Start() {
   if (started_) return absl::FailedPreconditionError("member already started");
   started_ = true;
-
-  int containers = 0;
-  std::vector<std::vector<const HostedMethod*>> per_service;
-  for (const auto& service : services_) {
-    const ServiceDescriptor& d = service->descriptor();
-    const int slot = d.partitioned ? containers++ : -1;
-    std::vector<const HostedMethod*>& hosted = per_service.emplace_back();
-    for (const MethodDescriptor& m : d.methods) {
-      methods_.push_back(std::make_unique<HostedMethod>(HostedMethod{service.get(), &m, slot}));
-      hosted.push_back(methods_.back().get());
-    }
-  }
-  for (PartitionState& p : partitions_) p.containers.resize(containers);
+  for (PartitionState& p : partitions_) p.containers.resize(container_slots_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
-  for (const auto& hosted : per_service) {
-    raw_services_.push_back(std::make_unique<RawService>(*this, hosted));
+  for (const auto& type : types_) {
+    std::vector<const HostedMethod*> methods;
+    for (const auto& m : methods_) {
+      if (m->type == type.get()) methods.push_back(m.get());
+    }
+    raw_services_.push_back(std::make_unique<RawService>(*this, methods));
     builder.RegisterService(raw_services_.back().get());
   }
   control_service_ = std::make_unique<ControlService>(*this);
@@ -300,18 +371,92 @@ absl::StatusOr<int> Member::RoutePartition(const HostedMethod& hosted,
   return (*owned)[next_owned_.fetch_add(1, std::memory_order_relaxed) % owned->size()];
 }
 
+absl::StatusOr<const Member::HostedService*> Member::Resolve(const ServiceType& type,
+                                                             std::string_view lookup_name) const {
+  if (lookup_name.empty() && type.default_instance != nullptr) return type.default_instance;
+  if (lookup_name.empty()) lookup_name = type.descriptor->lookup_name;
+  auto it = type.by_lookup_name.find(internal::AsAbsl(lookup_name));
+  if (it == type.by_lookup_name.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("member ", id(), " hosts no ", internal::AsAbsl(type.descriptor->full_name),
+                     " under lookup name '", internal::AsAbsl(lookup_name), "'"));
+  }
+  return it->second;
+}
+
+absl::Status Member::CheckOwner(int partition) const {
+  const PartitionState& state = partitions_[partition];
+  if (state.replica_index == 0) return absl::OkStatus();
+  if (state.table_version == 0) {
+    return absl::UnavailableError(absl::StrCat("member ", id(), " has no partition table yet"));
+  }
+  return absl::UnavailableError(absl::StrCat("partition ", partition, " is not owned by member ",
+                                             id(), " (table version ", state.table_version, ")"));
+}
+
+absl::Status Member::RunMethod(const HostedService& hosted, const MethodDescriptor& method,
+                               const grpc::CallbackServerContext* ctx,
+                               const MetaArguments* detached,
+                               const google::protobuf::Message& request, int partition,
+                               grpc::ByteBuffer* out) {
+  Container* container = nullptr;
+  if (hosted.container_slot >= 0) {
+    std::unique_ptr<Container>& slot = partitions_[partition].containers[hosted.container_slot];
+    if (slot == nullptr) slot = hosted.service->NewContainer(partition);
+    container = slot.get();
+  }
+  PartitionContext context(context_, ctx, detached, partition, container);
+  if (options_.execution_aspects.empty()) {
+    return hosted.service->Invoke(method, context, request, out);
+  }
+  return AspectChain(options_.execution_aspects, hosted, method, context, request, out).Proceed();
+}
+
+namespace {
+
+// The lookup name a call asked for in metadata; empty when it did not.
+std::string_view RequestedLookupName(const grpc::CallbackServerContext& ctx) {
+  const auto& metadata = ctx.client_metadata();
+  auto it = metadata.find(internal::kLookupNameKey);
+  if (it == metadata.end()) return {};
+  return std::string_view(it->second.data(), it->second.size());
+}
+
+MetaArguments CopyMetaArguments(const grpc::CallbackServerContext& ctx) {
+  MetaArguments out;
+  for (const auto& [key, value] : ctx.client_metadata()) {
+    const std::string_view k(key.data(), key.size());
+    if (k.starts_with(internal::kMetaArgumentPrefix)) {
+      out.emplace_back(std::string(k.substr(internal::kMetaArgumentPrefix.size())),
+                       std::string(value.data(), value.size()));
+    }
+  }
+  return out;
+}
+
+constexpr char kCancelledBeforeRun[] =
+    "the call was cancelled or passed its deadline before it ran";
+
+}  // namespace
+
 grpc::ServerUnaryReactor* Member::Handle(const HostedMethod& hosted,
                                          grpc::CallbackServerContext* ctx,
                                          const grpc::ByteBuffer* request_bytes,
                                          grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  std::unique_ptr<google::protobuf::Message> request(hosted.method->request_prototype->New());
+  const MethodDescriptor& method = *hosted.method;
+  absl::StatusOr<const HostedService*> instance = Resolve(*hosted.type, RequestedLookupName(*ctx));
+  if (!instance.ok()) {
+    reactor->Finish(internal::ToGrpcStatus(instance.status()));
+    return reactor;
+  }
+  std::unique_ptr<google::protobuf::Message> request(method.request_prototype->New());
   {
     grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(request_bytes));
     if (!request->ParseFromZeroCopyStream(&reader)) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                   absl::StrCat("request to ", hosted.method->path,
-                                                " does not parse as ", request->GetTypeName())));
+      reactor->Finish(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("request to ", method.path, " does not parse as ", request->GetTypeName())));
       return reactor;
     }
   }
@@ -320,53 +465,129 @@ grpc::ServerUnaryReactor* Member::Handle(const HostedMethod& hosted,
     reactor->Finish(internal::ToGrpcStatus(partition.status()));
     return reactor;
   }
-  executor_.Execute(*partition, [this, &hosted, ctx, reactor, p = *partition, response,
-                                 request = std::move(request)] {
-    RunOperation(hosted, ctx, reactor, *request, p, response);
+  executor_.Execute(*partition, [this, &method, hosted = *instance, ctx, reactor, p = *partition,
+                                 response, request = std::move(request)] {
+    // A call that waited behind others may have been given up on meanwhile: do not run it.
+    if (ctx->IsCancelled()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kCancelledBeforeRun));
+      return;
+    }
+    if (absl::Status owner = CheckOwner(p); !owner.ok()) {
+      ctx->AddTrailingMetadata(internal::kWrongOwnerKey,
+                               absl::StrCat(partitions_[p].table_version));
+      reactor->Finish(internal::ToGrpcStatus(owner));
+      return;
+    }
+    if (!method.one_way) {
+      reactor->Finish(
+          internal::ToGrpcStatus(RunMethod(*hosted, method, ctx, nullptr, *request, p, response)));
+      return;
+    }
+    // One-way: the caller hears as soon as the owner has the call; the method runs after the
+    // answer, so it can no longer use the gRPC call, and its outcome stays here.
+    const MetaArguments meta = CopyMetaArguments(*ctx);
+    internal::SerializeResponse(*method.response_prototype, response).IgnoreError();
+    reactor->Finish(grpc::Status::OK);
+    grpc::ByteBuffer ignored;
+    if (absl::Status s = RunMethod(*hosted, method, nullptr, &meta, *request, p, &ignored);
+        !s.ok()) {
+      one_way_failures_.fetch_add(1, std::memory_order_relaxed);
+      std::fprintf(stderr, "gridrpc: one-way %s on partition %d failed: %s\n", method.path, p,
+                   s.ToString().c_str());
+    }
   });
   return reactor;
 }
 
-void Member::RunOperation(const HostedMethod& hosted, grpc::CallbackServerContext* ctx,
-                          grpc::ServerUnaryReactor* reactor,
-                          const google::protobuf::Message& request, int partition,
-                          grpc::ByteBuffer* response) {
-  PartitionState& state = partitions_[partition];
-  if (state.replica_index != 0) {
-    std::string message;
-    if (state.table_version == 0) {
-      message = absl::StrCat("member ", id(), " has no partition table yet");
-    } else {
-      message = absl::StrCat("partition ", partition, " is not owned by member ", id(),
-                             " (table version ", state.table_version, ")");
-    }
-    ctx->AddTrailingMetadata(internal::kWrongOwnerKey, absl::StrCat(state.table_version));
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, message));
-    return;
+grpc::ServerUnaryReactor* Member::HandleBroadcast(grpc::CallbackServerContext* ctx,
+                                                  const v1::BroadcastRequest& request,
+                                                  v1::BroadcastResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto refuse = [reactor](const absl::Status& status) {
+    reactor->Finish(internal::ToGrpcStatus(status));
+    return reactor;
+  };
+  const HostedMethod* hosted = nullptr;
+  for (const auto& m : methods_) {
+    if (request.method() == m->method->path) hosted = m.get();
   }
-  Container* container = nullptr;
-  if (hosted.container_slot >= 0) {
-    std::unique_ptr<Container>& slot = state.containers[hosted.container_slot];
-    if (slot == nullptr) slot = hosted.service->NewContainer(partition);
-    container = slot.get();
+  if (hosted == nullptr) {
+    return refuse(absl::UnimplementedError(
+        absl::StrCat("member ", id(), " hosts no method ", request.method())));
   }
-  PartitionContext context(context_, *ctx, partition, container);
-  const absl::Status status = hosted.service->Invoke(*hosted.method, context, request, response);
-  if (hosted.method->one_way) {
-    // The caller asked not to hear about the outcome; the member still does.
-    if (!status.ok()) {
-      one_way_failures_.fetch_add(1, std::memory_order_relaxed);
-      std::fprintf(stderr, "gridrpc: one-way %s on partition %d failed: %s\n", hosted.method->path,
-                   partition, status.ToString().c_str());
-    }
-    if (!status.ok()) {
-      // The method left no response; the caller still gets a well-formed empty one.
-      internal::SerializeResponse(*hosted.method->response_prototype, response).IgnoreError();
-    }
-    reactor->Finish(grpc::Status::OK);
-    return;
+  const MethodDescriptor& method = *hosted->method;
+  absl::StatusOr<const HostedService*> instance = Resolve(*hosted->type, request.lookup_name());
+  if (!instance.ok()) return refuse(instance.status());
+  std::shared_ptr<google::protobuf::Message> parsed(method.request_prototype->New());
+  if (!parsed->ParseFromString(request.request())) {
+    return refuse(absl::InvalidArgumentError(absl::StrCat(
+        "broadcast request to ", method.path, " does not parse as ", parsed->GetTypeName())));
   }
-  reactor->Finish(internal::ToGrpcStatus(status));
+  std::vector<int> partitions(request.partitions().begin(), request.partitions().end());
+  for (int p : partitions) {
+    if (p < 0 || p >= options_.partition_count) {
+      return refuse(absl::InvalidArgumentError(absl::StrCat(
+          "broadcast partition ", p, " is out of range [0, ", options_.partition_count, ")")));
+    }
+  }
+  if (!hosted->type->descriptor->partitioned) {
+    // A stateless service runs once per member, in the first partition it owns.
+    std::shared_ptr<const std::vector<int>> owned;
+    {
+      internal::MutexLock lock(&table_mu_);
+      owned = owned_;
+    }
+    if (owned == nullptr || owned->empty()) {
+      return refuse(absl::UnavailableError(absl::StrCat("member ", id(), " owns no partition")));
+    }
+    partitions.assign(1, owned->front());
+  }
+  if (partitions.empty()) return refuse(absl::InvalidArgumentError("broadcast to no partition"));
+
+  response->set_member_id(id());
+  // Each partition's result lands here; the last one answers the call.
+  struct Gather {
+    internal::Mutex mu;
+    int remaining ABSL_GUARDED_BY(mu);
+  };
+  auto gather = std::make_shared<Gather>();
+  {
+    internal::MutexLock lock(&gather->mu);
+    gather->remaining = static_cast<int>(partitions.size());
+  }
+  for (int p : partitions) {
+    executor_.Execute(
+        p, [this, &method, hosted = *instance, ctx, reactor, response, p, parsed, gather] {
+          v1::PartitionResult result;
+          result.set_partition(p);
+          absl::Status status;
+          if (ctx->IsCancelled()) {
+            status = absl::CancelledError(kCancelledBeforeRun);  // a filter broke off the broadcast
+          } else if (status = CheckOwner(p); !status.ok()) {
+            result.set_wrong_owner(true);
+          } else {
+            grpc::ByteBuffer out;
+            status = RunMethod(*hosted, method, ctx, nullptr, *parsed, p, &out);
+            std::vector<grpc::Slice> slices;
+            if (status.ok() && out.Dump(&slices).ok()) {
+              std::string* bytes = result.mutable_response();
+              for (const grpc::Slice& slice : slices) {
+                bytes->append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+              }
+            }
+          }
+          result.set_code(static_cast<int>(status.code()));
+          result.set_message(std::string(status.message()));
+          bool last;
+          {
+            internal::MutexLock lock(&gather->mu);
+            *response->add_results() = std::move(result);
+            last = --gather->remaining == 0;
+          }
+          if (last) reactor->Finish(grpc::Status::OK);
+        });
+  }
+  return reactor;
 }
 
 }  // namespace gridrpc

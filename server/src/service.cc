@@ -7,14 +7,38 @@
 #include <grpcpp/support/proto_buffer_writer.h>
 
 #include "gridrpc/internal/status.h"
+#include "gridrpc/internal/wire.h"
 
 namespace gridrpc {
 
-std::optional<std::string_view> CallContext::metadata(std::string_view key) const {
-  const auto& metadata = grpc_context_.client_metadata();
+std::optional<std::string_view> CallContext::meta_argument(std::string_view name) const {
+  if (grpc_context_ == nullptr) {
+    if (detached_meta_ != nullptr) {
+      for (const auto& [key, value] : *detached_meta_) {
+        if (key == name) return value;
+      }
+    }
+    return std::nullopt;
+  }
+  const std::string key = std::string(internal::kMetaArgumentPrefix).append(name);
+  const auto& metadata = grpc_context_->client_metadata();
   auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
   if (it == metadata.end()) return std::nullopt;
   return std::string_view(it->second.data(), it->second.size());
+}
+
+MetaArguments CallContext::meta_arguments() const {
+  if (grpc_context_ == nullptr)
+    return detached_meta_ != nullptr ? *detached_meta_ : MetaArguments();
+  MetaArguments out;
+  for (const auto& [key, value] : grpc_context_->client_metadata()) {
+    const std::string_view k(key.data(), key.size());
+    if (k.starts_with(internal::kMetaArgumentPrefix)) {
+      out.emplace_back(std::string(k.substr(internal::kMetaArgumentPrefix.size())),
+                       std::string(value.data(), value.size()));
+    }
+  }
+  return out;
 }
 
 namespace internal {

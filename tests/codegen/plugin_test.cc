@@ -341,6 +341,7 @@ const std::vector<BadCase>& BadCases() {
       {"reserved_method_name", "Bad.Invoke", {"cannot be named 'Invoke'"}},
       {"reserved_service_name", "Proxy", {"a service cannot be named 'Proxy'"}},
       {"async_name_clash", "Bad.GetAsync", {"cannot be named 'GetAsync'", "'Get'"}},
+      {"method_tag_clash", "Bad.GetMethod", {"cannot be named 'GetMethod'", "method tag", "'Get'"}},
   };
   return *kCases;
 }

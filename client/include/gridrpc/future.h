@@ -35,6 +35,14 @@ class Future;
 
 namespace internal {
 
+// Something under way that can be asked to stop: a call, a broadcast.
+class Cancellable {
+ public:
+  virtual ~Cancellable() = default;
+  // Asks it to stop; it then completes with CANCELLED unless it completed first. Thread-safe.
+  virtual void Cancel() = 0;
+};
+
 // Shared by a Promise and its Future. Every call is thread-safe.
 template <typename T>
 class FutureState {
@@ -75,6 +83,23 @@ class FutureState {
     return value_.has_value();
   }
 
+  std::weak_ptr<Cancellable> cancellable() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cancellable_;
+  }
+  void set_cancellable(std::weak_ptr<Cancellable> cancellable) {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancellable_ = std::move(cancellable);
+  }
+  void Cancel() {
+    std::shared_ptr<Cancellable> target;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      target = cancellable_.lock();
+    }
+    if (target != nullptr) target->Cancel();
+  }
+
   bool WaitFor(absl::Duration timeout) const {
     std::unique_lock<std::mutex> lock(mu_);
     return ready_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
@@ -96,6 +121,7 @@ class FutureState {
   mutable std::condition_variable ready_;
   std::optional<absl::StatusOr<T>> value_;  // guarded by mu_
   Continuation continuation_;               // guarded by mu_
+  std::weak_ptr<Cancellable> cancellable_;  // guarded by mu_; what Cancel() stops
 };
 
 template <typename R>
@@ -109,7 +135,7 @@ struct ThenTraits<absl::StatusOr<U>> {
 
 }  // namespace internal
 
-// The producing side of a Future. Movable, not copyable; Set() it exactly once.
+// The producing side of a Future. Copies share one state; Set() it exactly once.
 template <typename T>
 class Promise {
  public:
@@ -117,6 +143,10 @@ class Promise {
 
   Future<T> future() const { return Future<T>(state_); }
   void Set(absl::StatusOr<T> value) { state_->Set(std::move(value)); }
+  // What the future's Cancel() stops. The promise is then still Set, with CANCELLED.
+  void set_cancellable(std::weak_ptr<internal::Cancellable> c) {
+    state_->set_cancellable(std::move(c));
+  }
 
  private:
   std::shared_ptr<internal::FutureState<T>> state_;
@@ -131,6 +161,9 @@ class Future {
   bool WaitFor(absl::Duration timeout) const { return state_->WaitFor(timeout); }
   // Waits for the call and takes its result.
   absl::StatusOr<T> Get() && { return state_->Take(); }
+  // Asks the call to stop: it ends with CANCELLED unless it completed first. A chained future
+  // cancels the call it came from.
+  void Cancel() const { state_->Cancel(); }
 
   // Hands the result to `f`, now or when the call completes. If `f` returns void, this is the
   // end of the chain; if it returns U or absl::StatusOr<U>, Then returns a Future<U>.
@@ -143,6 +176,7 @@ class Future {
       using U = typename internal::ThenTraits<R>::Value;
       Promise<U> next;
       Future<U> out = next.future();
+      next.set_cancellable(state_->cancellable());
       state_->OnReady([f = std::forward<F>(f), next = std::move(next)](
                           absl::StatusOr<T> v) mutable { next.Set(f(std::move(v))); });
       return out;

@@ -31,6 +31,8 @@ struct EmbeddedClusterOptions {
   // Backups per partition in the table (capped by the member count).
   int backup_count = 1;
   Properties properties;  // handed to every service's Init on every member
+  // Every member's execution aspects (see MemberOptions).
+  std::vector<std::shared_ptr<ExecutionAspect>> execution_aspects;
 };
 
 // Adds the services a member hosts; called once per member, before it starts.

@@ -7,6 +7,13 @@
 // member also serves gRPC health checking, server reflection and the gridrpc.v1.Cluster control
 // plane (the partition table smart clients route by).
 //
+// Services are hosted under lookup names: by default the contract's (the full service name),
+// or others, so one member can host several instances of one contract. A call picks one with
+// `gridrpc-lookup-name` metadata (the proxy builder's LookupName); an unknown name is NOT_FOUND.
+//
+// Every call runs through the member's execution aspects (MemberOptions::execution_aspects),
+// in order, inside its partition.
+//
 // Lifecycle: Create, AddService..., Start, InstallPartitionTable (the embedded cluster or the
 // coordinator does this), Shutdown. Thread-safe after Start.
 //
@@ -25,6 +32,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "gridrpc/cluster.pb.h"
+#include "gridrpc/execution_aspect.h"
 #include "gridrpc/internal/mutex.h"
 #include "gridrpc/internal/partition_executor.h"
 #include "gridrpc/partition_table.h"
@@ -50,6 +59,8 @@ struct MemberOptions {
   Properties properties;
   // Unique member id; empty: a random one.
   std::string member_id;
+  // Run, in this order, around every call the member executes (XAP's server execution aspects).
+  std::vector<std::shared_ptr<ExecutionAspect>> execution_aspects;
 };
 
 class Member {
@@ -60,8 +71,10 @@ class Member {
   Member(const Member&) = delete;
   Member& operator=(const Member&) = delete;
 
-  // Hosts `service` under its contract's lookup name. Before Start only.
-  absl::Status AddService(std::unique_ptr<ServiceBase> service);
+  // Hosts `service` under `lookup_names` (default: the contract's lookup name). Several
+  // instances of one contract may be hosted under different names. Before Start only.
+  absl::Status AddService(std::unique_ptr<ServiceBase> service,
+                          std::vector<std::string> lookup_names = {});
 
   // Initializes the services, then listens and serves. Calls are refused as "no partition table
   // yet" until InstallPartitionTable.
@@ -90,24 +103,38 @@ class Member {
   int64_t one_way_failures() const { return one_way_failures_.load(std::memory_order_relaxed); }
 
  private:
+  struct HostedService;
+  struct ServiceType;
   struct HostedMethod;
   struct PartitionState;
   class RawService;
   class ControlService;
   class UnknownMethodService;
+  class AspectChain;
 
   explicit Member(MemberOptions options, std::string id);
 
+  // The unary path of a user method.
   grpc::ServerUnaryReactor* Handle(const HostedMethod& hosted, grpc::CallbackServerContext* ctx,
                                    const grpc::ByteBuffer* request_bytes,
                                    grpc::ByteBuffer* response);
+  // The member half of a broadcast (gridrpc.v1.Cluster/Broadcast).
+  grpc::ServerUnaryReactor* HandleBroadcast(grpc::CallbackServerContext* ctx,
+                                            const v1::BroadcastRequest& request,
+                                            v1::BroadcastResponse* response);
+
+  absl::StatusOr<const HostedService*> Resolve(const ServiceType& type,
+                                               std::string_view lookup_name) const;
   absl::StatusOr<int> RoutePartition(const HostedMethod& hosted,
                                      const grpc::CallbackServerContext& ctx,
                                      const google::protobuf::Message& request);
-  // Runs inside the partition.
-  void RunOperation(const HostedMethod& hosted, grpc::CallbackServerContext* ctx,
-                    grpc::ServerUnaryReactor* reactor, const google::protobuf::Message& request,
-                    int partition, grpc::ByteBuffer* response);
+  // Inside the partition: OK when this member is its primary, else UNAVAILABLE saying so.
+  absl::Status CheckOwner(int partition) const;
+  // Inside the partition: runs the execution aspects and the method, serializing into `out`.
+  absl::Status RunMethod(const HostedService& hosted, const MethodDescriptor& method,
+                         const grpc::CallbackServerContext* ctx, const MetaArguments* detached,
+                         const google::protobuf::Message& request, int partition,
+                         grpc::ByteBuffer* out);
 
   const MemberOptions options_;
   MemberContext context_;
@@ -116,8 +143,11 @@ class Member {
   std::vector<PartitionState> partitions_;
 
   std::vector<std::unique_ptr<ServiceBase>> services_;
+  std::vector<std::unique_ptr<HostedService>> hosted_;
+  std::vector<std::unique_ptr<ServiceType>> types_;
   std::vector<std::unique_ptr<HostedMethod>> methods_;  // handlers point into these
   std::vector<std::unique_ptr<RawService>> raw_services_;
+  int container_slots_ = 0;
   std::unique_ptr<ControlService> control_service_;
   std::unique_ptr<UnknownMethodService> unknown_method_service_;
   std::unique_ptr<grpc::Server> server_;

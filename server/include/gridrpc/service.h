@@ -18,9 +18,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "gridrpc/meta_arguments.h"
 #include "gridrpc/service_descriptor.h"
 
 namespace google::protobuf {
@@ -104,20 +107,30 @@ class MemberContext {
 // One call as a stateless method sees it. Valid only during the call.
 class CallContext {
  public:
-  CallContext(const MemberContext& member, grpc::CallbackServerContext& grpc_context,
-              int partition_id)
-      : member_(member), grpc_context_(grpc_context), partition_id_(partition_id) {}
+  // `grpc_context` is null for a one-way call, which has already been answered when it runs;
+  // its meta arguments are then copied into `detached_meta`.
+  CallContext(const MemberContext& member, const grpc::CallbackServerContext* grpc_context,
+              const MetaArguments* detached_meta, int partition_id)
+      : member_(member),
+        grpc_context_(grpc_context),
+        detached_meta_(detached_meta),
+        partition_id_(partition_id) {}
 
   // The partition the call was routed to.
   int partition_id() const { return partition_id_; }
   const MemberContext& member() const { return member_; }
-  // A client metadata value (meta arguments travel as metadata), or nullopt.
-  std::optional<std::string_view> metadata(std::string_view key) const;
-  grpc::CallbackServerContext& grpc_context() const { return grpc_context_; }
+  // A meta argument the caller sent (`gridrpc-meta-<name>` metadata), or nullopt.
+  std::optional<std::string_view> meta_argument(std::string_view name) const;
+  // Every meta argument the caller sent, names without the prefix.
+  MetaArguments meta_arguments() const;
+  // The gRPC call, for anything else (peer, auth context, raw metadata). Null for one-way
+  // calls: they have been answered before they run.
+  const grpc::CallbackServerContext* grpc_context() const { return grpc_context_; }
 
  private:
   const MemberContext& member_;
-  grpc::CallbackServerContext& grpc_context_;
+  const grpc::CallbackServerContext* grpc_context_;
+  const MetaArguments* detached_meta_;
   const int partition_id_;
 };
 
@@ -125,9 +138,9 @@ class CallContext {
 // without locking.
 class PartitionContext : public CallContext {
  public:
-  PartitionContext(const MemberContext& member, grpc::CallbackServerContext& grpc_context,
-                   int partition_id, Container* container)
-      : CallContext(member, grpc_context, partition_id), container_(container) {}
+  PartitionContext(const MemberContext& member, const grpc::CallbackServerContext* grpc_context,
+                   const MetaArguments* detached_meta, int partition_id, Container* container)
+      : CallContext(member, grpc_context, detached_meta, partition_id), container_(container) {}
 
   // The partition's container for this service. Only partitioned services have one.
   Container& container() const { return *container_; }

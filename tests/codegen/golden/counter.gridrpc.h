@@ -20,6 +20,22 @@ class Counter final {
   // Names, routing and flags of every method; lives for the whole program.
   static const ::gridrpc::ServiceDescriptor& descriptor();
 
+  // Method tags, naming a method where configuration is per method (broadcast reducers).
+  struct IncMethod {
+    using Request = ::examples::IncRequest;
+    using Response = ::examples::IncResponse;
+    static constexpr int kIndex = 0;
+  };
+  struct GetMethod {
+    using Request = ::examples::GetRequest;
+    using Response = ::examples::GetResponse;
+    static constexpr int kIndex = 1;
+  };
+  struct Methods {
+    static constexpr IncMethod Inc{};
+    static constexpr GetMethod Get{};
+  };
+
   // Client side. Thread-safe; build one with ::gridrpc::ProxyBuilder<Counter>.
   class Proxy {
    public:

@@ -15,6 +15,11 @@ namespace gridrpc::internal {
 // the call itself from the request's routing key, as the smart client does, so keyed calls
 // carry no gridrpc metadata at all.
 inline constexpr char kPartitionKey[] = "gridrpc-partition";
+// Request metadata prefix of meta arguments: `gridrpc-meta-<name>`.
+inline constexpr std::string_view kMetaArgumentPrefix = "gridrpc-meta-";
+// Request metadata: the lookup name of the service instance to run the call on. Absent: the
+// contract's lookup name (by default the full service name).
+inline constexpr char kLookupNameKey[] = "gridrpc-lookup-name";
 // Trailing metadata on a call the member refused because it does not own the partition
 // (status UNAVAILABLE): the member's table version. The call did not run; retrying is safe.
 inline constexpr char kWrongOwnerKey[] = "gridrpc-wrong-owner";
