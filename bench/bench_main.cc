@@ -13,6 +13,13 @@
 //                             the baseline without a deadline: gRPC then arms no timers, which
 //                             on Debian's build is a visible share of a call's cost
 //   raw_grpc_p50_us, routed_p50_us   one call at a time
+//   broadcast3_vs_routed_p50  a broadcast to 3 members (stateless echo: one run per member) vs
+//                             one routed call on the same cluster, p50 of one at a time
+//   broadcast_271_partitions_p50_us   a broadcast over all 271 partitions of a partitioned echo
+//                             on the same 3 members (271 executions, 271 results)
+//   aspects3_overhead         extra time per call, as a fraction of a routed call, with three
+//                             empty client aspects and three empty execution aspects
+//                             (throughput, 64 in flight)
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -40,7 +47,8 @@ ABSL_FLAG(int, in_flight, 64, "calls in flight in throughput runs");
 ABSL_FLAG(int, payload_bytes, 100, "request payload size");
 ABSL_FLAG(double, seconds, 1.5, "duration of one throughput round");
 ABSL_FLAG(std::string, profile_only, "",
-          "run only one driver (raw, raw_no_deadline or routed) for --seconds and print the call "
+          "run only one driver (raw, raw_no_deadline, routed or aspects) for --seconds and print "
+          "the call "
           "count: for profilers such as callgrind");
 
 namespace {
@@ -55,6 +63,24 @@ class RawEcho final : public rawbench::Echo::CallbackService {
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
+};
+
+class StatelessGridEcho final : public bench::StatelessEcho::Service {
+  absl::StatusOr<bench::EchoResponse> Echo(gridrpc::CallContext&,
+                                           const bench::EchoRequest& req) override {
+    bench::EchoResponse resp;
+    resp.set_payload(req.payload());
+    resp.set_count(1);
+    return resp;
+  }
+};
+
+// The cheapest aspects there are: they only pass the call on.
+class EmptyClientAspect final : public gridrpc::InvocationAspect {
+  void Intercept(gridrpc::Interception& call) override { call.Proceed(); }
+};
+class EmptyExecutionAspect final : public gridrpc::ExecutionAspect {
+  absl::Status Intercept(gridrpc::ServerInvocation& call) override { return call.Proceed(); }
 };
 
 class GridEcho final : public bench::Echo::PartitionedService {
@@ -124,6 +150,7 @@ double Median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  if (getenv("NODL")) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const int rounds = absl::GetFlag(FLAGS_rounds);
   const int in_flight = absl::GetFlag(FLAGS_in_flight);
   const absl::Duration duration = absl::Seconds(absl::GetFlag(FLAGS_seconds));
@@ -169,26 +196,82 @@ int main(int argc, char** argv) {
                  }).value();
   auto client = gridrpc::Client::Create({.members = cluster->addresses()}).value();
   auto proxy = gridrpc::ProxyBuilder<bench::Echo>(*client).Build();
-  StartCall routed_call = [&](std::function<void(bool)> done) {
+  const StartCall routed_call = [&](std::function<void(bool)> done) {
     proxy->EchoAsync(
         request, [done = std::move(done)](absl::StatusOr<bench::EchoResponse> r) { done(r.ok()); });
   };
 
-  // Warm both paths (connections, registered methods, containers).
-  Throughput(raw_call, in_flight, absl::Milliseconds(300));
-  Throughput(routed_call, in_flight, absl::Milliseconds(300));
+  // The same member and proxy with three empty aspects on each side.
+  auto aspect_cluster =
+      gridrpc::EmbeddedCluster::Start(
+          {.members = 1,
+           .execution_aspects = {std::make_shared<EmptyExecutionAspect>(),
+                                 std::make_shared<EmptyExecutionAspect>(),
+                                 std::make_shared<EmptyExecutionAspect>()}},
+          [](gridrpc::Member& m) { return m.AddService(std::make_unique<GridEcho>()); })
+          .value();
+  auto aspect_client = gridrpc::Client::Create({.members = aspect_cluster->addresses()}).value();
+  auto aspect_proxy =
+      gridrpc::ProxyBuilder<bench::Echo>(*aspect_client)
+          .Aspects({std::make_shared<EmptyClientAspect>(), std::make_shared<EmptyClientAspect>(),
+                    std::make_shared<EmptyClientAspect>()})
+          .Build();
+  const StartCall aspects_call = [&](std::function<void(bool)> done) {
+    aspect_proxy->EchoAsync(
+        request, [done = std::move(done)](absl::StatusOr<bench::EchoResponse> r) { done(r.ok()); });
+  };
+
+  // Three members: broadcasts against a routed call on the same cluster.
+  auto trio = gridrpc::EmbeddedCluster::Start({.members = 3}, [](gridrpc::Member& m) {
+                absl::Status s = m.AddService(std::make_unique<StatelessGridEcho>());
+                return s.ok() ? m.AddService(std::make_unique<GridEcho>()) : s;
+              }).value();
+  auto trio_client = gridrpc::Client::Create({.members = trio->addresses()}).value();
+  auto trio_routed = gridrpc::ProxyBuilder<bench::StatelessEcho>(*trio_client).Build();
+  auto trio_broadcast = gridrpc::BroadcastProxyBuilder<bench::StatelessEcho>(*trio_client).Build();
+  auto trio_partitions = gridrpc::BroadcastProxyBuilder<bench::Echo>(*trio_client).Build();
+  auto async_driver = [&](auto& proxy) -> StartCall {
+    return [&](std::function<void(bool)> done) {
+      proxy->EchoAsync(request, [done = std::move(done)](absl::StatusOr<bench::EchoResponse> r) {
+        done(r.ok());
+      });
+    };
+  };
+  const StartCall trio_routed_call = async_driver(trio_routed);
+  const StartCall trio_broadcast_call = async_driver(trio_broadcast);
+  const StartCall trio_partitions_call = async_driver(trio_partitions);
+
+  // Warm every path (connections, registered methods, containers).
+  for (const StartCall* call : {&raw_call, &routed_call, &aspects_call}) {
+    Throughput(*call, in_flight, absl::Milliseconds(300));
+  }
+  for (const StartCall* call : {&trio_routed_call, &trio_broadcast_call, &trio_partitions_call}) {
+    P50Micros(*call, 50);
+  }
 
   if (const std::string only = absl::GetFlag(FLAGS_profile_only); !only.empty()) {
-    const StartCall& driver = only == "raw"               ? raw_call
-                              : only == "raw_no_deadline" ? raw_no_deadline_call
-                                                          : routed_call;
+    const std::map<std::string, const StartCall*> drivers = {
+        {"raw", &raw_call},
+        {"raw_no_deadline", &raw_no_deadline_call},
+        {"routed", &routed_call},
+        {"aspects", &aspects_call}};
+    const StartCall& driver = *drivers.at(only);
     std::printf("calls %.0f\n",
                 Throughput(driver, in_flight, duration) * absl::ToDoubleSeconds(duration));
     return 0;
   }
 
   std::vector<double> raw_tput, raw_nd_tput, routed_tput, tput_ratio, nd_ratio, raw_p50, routed_p50;
+  std::vector<double> aspects_overhead, broadcast_ratio, partitions_p50;
   for (int r = 0; r < rounds; ++r) {
+    const double plain = Throughput(routed_call, in_flight, duration);
+    const double with_aspects = Throughput(aspects_call, in_flight, duration);
+    aspects_overhead.push_back(plain / with_aspects - 1);
+    const double routed3 = P50Micros(trio_routed_call, 300);
+    const double broadcast3 = P50Micros(trio_broadcast_call, 300);
+    broadcast_ratio.push_back(broadcast3 / routed3);
+    partitions_p50.push_back(P50Micros(trio_partitions_call, 100));
+
     raw_tput.push_back(Throughput(raw_call, in_flight, duration));
     routed_tput.push_back(Throughput(routed_call, in_flight, duration));
     raw_nd_tput.push_back(Throughput(raw_no_deadline_call, in_flight, duration));
@@ -206,6 +289,9 @@ int main(int argc, char** argv) {
       {"routed_vs_raw_no_deadline_throughput", Median(nd_ratio)},
       {"raw_grpc_p50_us", Median(raw_p50)},
       {"routed_p50_us", Median(routed_p50)},
+      {"aspects3_overhead", Median(aspects_overhead)},
+      {"broadcast3_vs_routed_p50", Median(broadcast_ratio)},
+      {"broadcast_271_partitions_p50_us", Median(partitions_p50)},
   };
   std::printf("gridrpc-bench: %d rounds, %d in flight, %d-byte payload, loopback\n", rounds,
               in_flight, absl::GetFlag(FLAGS_payload_bytes));
@@ -220,6 +306,8 @@ int main(int argc, char** argv) {
   }
   out << "}\n";
 
+  trio->Shutdown();
+  aspect_cluster->Shutdown();
   cluster->Shutdown();
   raw_server->Shutdown();
   return out.good() ? 0 : 1;

@@ -30,6 +30,13 @@ struct ProxyCore::Binding {
 
 namespace {
 
+// Runs a completion and drops it, with everything it captured: a call's completion often owns
+// whoever is waiting for the call, and keeping it would keep them alive in a cycle.
+void RunOnce(absl::AnyInvocable<void(absl::Status) &&>& done, absl::Status status) {
+  absl::AnyInvocable<void(absl::Status)&&> run = std::move(done);
+  std::move(run)(std::move(status));
+}
+
 // Sets what every attempt of a call carries besides the request.
 void PrepareContext(grpc::ClientContext& context, absl::Time deadline,
                     const std::string& lookup_name, const MetaArguments& meta) {
@@ -143,7 +150,7 @@ class ProxyCore::RemoteCall final : public internal::Cancellable,
     });
   }
 
-  void Finish(absl::Status status) { std::move(done_)(std::move(status)); }
+  void Finish(absl::Status status) { RunOnce(done_, std::move(status)); }
 
   const std::shared_ptr<ProxyCore> proxy_;
   std::shared_ptr<const Binding> binding_;
@@ -302,7 +309,7 @@ class ProxyCore::BroadcastCall final : public internal::Cancellable,
       status = final_status_.ok() ? collector_->Finish(response_) : final_status_;
       for (Leg& leg : legs_) leg.context.TryCancel();
     }
-    std::move(done_)(std::move(status));
+    RunOnce(done_, std::move(status));
   }
 
   const std::shared_ptr<ProxyCore> proxy_;
@@ -364,7 +371,7 @@ class ProxyCore::Interceptions final : public Interception,
     {
       internal::MutexLock lock(&mu_);
       cancelled_ = true;
-      remote = remote_;
+      remote = remote_.lock();
     }
     if (remote != nullptr) remote->Cancel();
   }
@@ -409,7 +416,11 @@ class ProxyCore::Interceptions final : public Interception,
       on_results_.pop_back();
       if (on_result) status = std::move(on_result)(*this, std::move(status));
     }
-    std::move(done_)(std::move(status));
+    {
+      internal::MutexLock lock(&mu_);
+      remote_.reset();
+    }
+    RunOnce(done_, std::move(status));
     self_.reset();  // may destroy this
   }
 
@@ -425,7 +436,8 @@ class ProxyCore::Interceptions final : public Interception,
 
   internal::Mutex mu_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  std::shared_ptr<internal::Cancellable> remote_ ABSL_GUARDED_BY(mu_);
+  // Weak: the remote call's completion owns this chain, not the other way round.
+  std::weak_ptr<internal::Cancellable> remote_ ABSL_GUARDED_BY(mu_);
 };
 
 ProxyCore::ProxyCore(std::shared_ptr<internal::ClientState> client,
