@@ -2,15 +2,20 @@
 //
 // 1. The Hazelcast SPI counter: four counters 0counter..3counter, two rounds of inc(1); each
 //    member prints where it executes an inc, and the client prints the values (1, then 2).
-// 2. The XAP DataProcessor, routed by the data's type.
+// 2. The XAP DataProcessor, routed by a routing handler on the data's type, through a logging
+//    aspect.
 // 3. SimpleService: a call with no routing key (random partition), async, and a one-way call.
+// 4. The XAP SearchService broadcast: documents indexed by id, searched on every partition,
+//    merged by the contract's reducer, then cut short by the seed's reducer and filter.
 #include <cstdio>
 
 #include "example_services.h"
 #include "gridrpc/client.h"
+#include "gridrpc/client_aspects.h"
 #include "gridrpc/embedded_cluster.h"
 #include "gridrpc/partitioning.h"
 #include "gridrpc/proxy.h"
+#include "search_reducer.h"
 
 namespace {
 
@@ -52,8 +57,19 @@ absl::Status Run() {
     }
   }
 
-  std::printf("\n== DataProcessor (XAP sample), routed by data_type ==\n");
-  auto processor = gridrpc::ProxyBuilder<examples::DataProcessor>(**client).Build();
+  std::printf("\n== DataProcessor (XAP sample): routing handler and a logging aspect ==\n");
+  auto processor =
+      gridrpc::ProxyBuilder<examples::DataProcessor>(**client)
+          .RoutingHandler(
+              [](const gridrpc::Invocation& call) -> std::optional<gridrpc::RoutingKey> {
+                // The seed's DataRemoteRoutingHandler: route ProcessData by the data's type.
+                if (call.method.name != "ProcessData") return std::nullopt;
+                return static_cast<const examples::Data&>(call.request).data_type();
+              })
+          .Aspects({std::make_shared<gridrpc::LoggingAspect>([](std::string_view line) {
+            std::printf("  [logging aspect] %.*s\n", static_cast<int>(line.size()), line.data());
+          })})
+          .Build();
   examples::Data data;
   data.set_data_type("orders");
   data.set_payload("order #42");
@@ -74,6 +90,41 @@ absl::Status Run() {
   print.set_msg("hello from a one-way call");
   if (absl::Status s = simple->Print(print); !s.ok()) return s;
   std::printf("Print returned once the member took the call\n");
+
+  std::printf("\n== SearchService (XAP sample): broadcast with reducer and filter ==\n");
+  auto search = gridrpc::ProxyBuilder<examples::SearchService>(**client).Build();
+  for (int i = 0; i < 12; ++i) {
+    examples::IndexRequest index;
+    index.mutable_document()->set_id("doc-" + std::to_string(i));
+    index.mutable_document()->set_text(i % 3 == 0 ? "in-memory data grid" : "plain text");
+    if (absl::StatusOr<examples::IndexResponse> r = search->Index(index); !r.ok()) {
+      return r.status();
+    }
+  }
+  std::printf("Indexed 12 documents, 4 of them about grids, each on the partition of its id\n");
+  examples::SearchRequest query;
+  query.set_keyword("grid");
+  auto everywhere = gridrpc::BroadcastProxyBuilder<examples::SearchService>(**client).Build();
+  absl::StatusOr<examples::SearchResponse> all = everywhere->SearchFor(query);
+  if (!all.ok()) return all.status();
+  std::printf("SearchFor(grid) on all 271 partitions, merged by the contract's reducer: %d hits\n",
+              all->results_size());
+  for (const examples::SearchResult& hit : all->results()) {
+    std::printf("  %s  (member %s, partition %d)\n", hit.document_id().c_str(),
+                hit.member().c_str(), hit.partition());
+  }
+  auto reducer = std::make_shared<examples::SearchServiceReducer>();
+  auto enough = gridrpc::BroadcastProxyBuilder<examples::SearchService>(**client)
+                    .Reducer(examples::SearchService::Methods::SearchFor, reducer)
+                    .Filter(examples::SearchService::Methods::SearchFor, reducer)
+                    .Build();
+  query.set_enough_results(2);
+  absl::StatusOr<examples::SearchResponse> some = enough->SearchFor(query);
+  if (!some.ok()) return some.status();
+  std::printf(
+      "SearchFor(grid, enough_results=2) with the seed's reducer and filter: %d hits, "
+      "the broadcast stopped there\n",
+      some->results_size());
 
   std::printf("\nShutting the cluster down.\n");
   (*cluster)->Shutdown();
