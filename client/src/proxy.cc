@@ -85,9 +85,10 @@ class ProxyCore::RemoteCall final : public internal::Cancellable,
     grpc::ClientContext* context;
     {
       internal::MutexLock lock(&mu_);
-      context_ = std::make_unique<grpc::ClientContext>();
+      context_ = std::make_shared<grpc::ClientContext>();
       context = context_.get();
-      if (cancelled_) context->TryCancel();  // the call then ends at once with CANCELLED
+      // Not started yet, so this only marks it: the call then ends at once with CANCELLED.
+      if (cancelled_) context->TryCancel();
     }
     PrepareContext(*context, deadline_, proxy_->config_.lookup_name, meta_);
     if (!partition_text_.empty()) context->AddMetadata(internal::kPartitionKey, partition_text_);
@@ -99,10 +100,17 @@ class ProxyCore::RemoteCall final : public internal::Cancellable,
   }
 
   void Cancel() override {
-    internal::MutexLock lock(&mu_);
-    cancelled_ = true;
-    if (context_ != nullptr) context_->TryCancel();
-    if (alarm_ != nullptr) alarm_->Cancel();
+    std::shared_ptr<grpc::ClientContext> context;
+    std::shared_ptr<grpc::Alarm> alarm;
+    {
+      internal::MutexLock lock(&mu_);
+      cancelled_ = true;
+      context = context_;
+      alarm = alarm_;
+    }
+    // Outside the lock: gRPC may run the call's completion (OnDone) inside these.
+    if (context != nullptr) context->TryCancel();
+    if (alarm != nullptr) alarm->Cancel();
   }
 
  private:
@@ -138,10 +146,13 @@ class ProxyCore::RemoteCall final : public internal::Cancellable,
       {
         internal::MutexLock lock(&self->mu_);
         if (!self->cancelled_) {
-          self->alarm_ = std::make_unique<grpc::Alarm>();
-          self->alarm_->Set(absl::ToChronoTime(absl::Now() + pause), [self](bool) {
-            self->binding_ = self->proxy_->CurrentBinding();  // the refreshed table, if any
-            self->Attempt();  // a cancelled pause ends here, the attempt cancelled at once
+          self->alarm_ = std::make_shared<grpc::Alarm>();
+          // The alarm keeps its callback after firing: move the reference out, or the call and
+          // its alarm would keep each other alive.
+          self->alarm_->Set(absl::ToChronoTime(absl::Now() + pause), [self](bool) mutable {
+            std::shared_ptr<RemoteCall> call = std::move(self);
+            call->binding_ = call->proxy_->CurrentBinding();  // the refreshed table, if any
+            call->Attempt();  // a cancelled pause ends here, the attempt cancelled at once
           });
           return;
         }
@@ -165,8 +176,9 @@ class ProxyCore::RemoteCall final : public internal::Cancellable,
 
   internal::Mutex mu_;  // against Cancel() from another thread
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  std::unique_ptr<grpc::ClientContext> context_ ABSL_GUARDED_BY(mu_);  // the current attempt
-  std::unique_ptr<grpc::Alarm> alarm_ ABSL_GUARDED_BY(mu_);  // the pause before the next one
+  // Shared so that Cancel() can use them outside the lock.
+  std::shared_ptr<grpc::ClientContext> context_ ABSL_GUARDED_BY(mu_);  // the current attempt
+  std::shared_ptr<grpc::Alarm> alarm_ ABSL_GUARDED_BY(mu_);  // the pause before the next one
 };
 
 // One broadcast: a call per member owning primaries, each running the method on that member's
@@ -307,8 +319,10 @@ class ProxyCore::BroadcastCall final : public internal::Cancellable,
       if (finished_) return;
       finished_ = true;
       status = final_status_.ok() ? collector_->Finish(response_) : final_status_;
-      for (Leg& leg : legs_) leg.context.TryCancel();
     }
+    // Legs no longer change once finished_ is set. Cancelled outside the lock: gRPC may run a
+    // leg's completion (OnLeg) inside TryCancel.
+    for (Leg& leg : legs_) leg.context.TryCancel();
     RunOnce(done_, std::move(status));
   }
 
