@@ -16,11 +16,13 @@ absl::Status CounterImpl::Init(const gridrpc::MemberContext& member,
 absl::StatusOr<IncResponse> CounterImpl::Inc(gridrpc::PartitionContext& context, State& state,
                                              const IncRequest& request) {
   if (log_executions_) {
-    std::printf("  Executing %s.inc() on member %s (%s), partition %d\n", request.name().c_str(),
+    std::printf("  %s %s.inc() on member %s (%s), partition %d\n",
+                context.is_backup() ? "Backup of" : "Executing", request.name().c_str(),
                 context.member().id().c_str(), context.member().address().c_str(),
                 context.partition_id());
     std::fflush(stdout);
   }
+
   int64_t& value = (*state.mutable_values())[request.name()];
   value += request.amount();
   IncResponse response;

@@ -24,6 +24,23 @@ PartitionTable PartitionTable::Plan(std::string cluster_name, int64_t version,
   return PartitionTable(std::move(proto));
 }
 
+PartitionTable PartitionTable::Promote(const PartitionTable& table, std::string_view member_id,
+                                       int64_t version) {
+  const int gone = table.MemberIndex(member_id);
+  v1::PartitionTable proto = table.proto();
+  proto.set_version(version);
+  if (gone < 0) return PartitionTable(std::move(proto));
+  proto.mutable_members()->DeleteSubrange(gone, 1);
+  for (v1::PartitionReplicas& replicas : *proto.mutable_partitions()) {
+    google::protobuf::RepeatedField<int32_t> kept;
+    for (int m : replicas.members()) {
+      if (m != gone) kept.Add(m > gone ? m - 1 : m);  // indexes after it shift down
+    }
+    *replicas.mutable_members() = std::move(kept);
+  }
+  return PartitionTable(std::move(proto));
+}
+
 absl::StatusOr<PartitionTable> PartitionTable::FromProto(v1::PartitionTable proto) {
   if (proto.partition_count() <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("partition table: partition_count ",

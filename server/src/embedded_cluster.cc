@@ -64,6 +64,26 @@ void EmbeddedCluster::Shutdown() {
   for (auto& m : members_) m->Shutdown();
 }
 
+absl::StatusOr<std::shared_ptr<const PartitionTable>> EmbeddedCluster::Crash(int index) {
+  if (index < 0 || index >= size()) {
+    return absl::InvalidArgumentError(absl::StrCat("no member ", index));
+  }
+  Member& victim = *members_[index];
+  victim.Terminate();
+  // Start from the newest table any member has: tables may have been installed directly.
+  for (auto& member : members_) {
+    std::shared_ptr<const PartitionTable> t = member->partition_table();
+    if (t != nullptr && t->version() > table_->version()) table_ = std::move(t);
+  }
+  table_ = std::make_shared<const PartitionTable>(
+      PartitionTable::Promote(*table_, victim.id(), table_->version() + 1));
+  for (auto& member : members_) {
+    if (member.get() == &victim || table_->MemberIndex(member->id()) < 0) continue;
+    if (absl::Status s = member->InstallPartitionTable(table_); !s.ok()) return s;
+  }
+  return table_;
+}
+
 std::shared_ptr<const PartitionTable> SingleMemberTable(const Member& member) {
   return std::make_shared<const PartitionTable>(
       PartitionTable::Plan(member.context().cluster_name(), /*version=*/1, {InfoOf(member)},

@@ -21,33 +21,9 @@
 #include "gridrpc/internal/status.h"
 #include "gridrpc/internal/strings.h"
 #include "gridrpc/internal/wire.h"
+#include "member_internal.h"
 
 namespace gridrpc {
-
-// One service implementation under one lookup name (an instance may have several).
-struct Member::HostedService {
-  std::string lookup_name;
-  ServiceBase* service;
-  int container_slot;  // index into PartitionState::containers; -1 for stateless services
-};
-
-// One contract the member serves: its methods are registered once, whatever the instances.
-struct Member::ServiceType {
-  const ServiceDescriptor* descriptor;
-  const HostedService* default_instance = nullptr;  // under the contract's lookup name
-  absl::flat_hash_map<std::string, const HostedService*> by_lookup_name;
-};
-
-struct Member::HostedMethod {
-  const ServiceType* type;
-  const MethodDescriptor* method;
-};
-
-struct Member::PartitionState {
-  int replica_index = -1;  // 0: this member is the primary
-  int64_t table_version = 0;
-  std::vector<std::unique_ptr<Container>> containers;  // one per partitioned instance
-};
 
 // The execution aspects around one call, the service method last. Lives on the stack of the
 // partition operation.
@@ -133,6 +109,23 @@ class Member::ControlService final : public v1::Cluster::CallbackService {
     return member_.HandleBroadcast(ctx, *request, response);
   }
 
+  grpc::ServerUnaryReactor* Backup(grpc::CallbackServerContext* ctx,
+                                   const v1::BackupRequest* request,
+                                   v1::BackupResponse* response) override {
+    return member_.HandleBackup(ctx, *request, response);
+  }
+
+  grpc::ServerUnaryReactor* Sync(grpc::CallbackServerContext* ctx, const v1::SyncRequest* request,
+                                 v1::SyncResponse* response) override {
+    return member_.HandleSync(ctx, *request, response);
+  }
+
+  grpc::ServerUnaryReactor* GetReplicaSequences(grpc::CallbackServerContext* ctx,
+                                                const v1::ReplicaSequencesRequest*,
+                                                v1::ReplicaSequencesResponse* response) override {
+    return member_.HandleReplicaSequences(ctx, response);
+  }
+
  private:
   Member& member_;
 };
@@ -193,7 +186,15 @@ Member::Member(MemberOptions options, std::string id)
     : options_(std::move(options)),
       context_(std::move(id), options_.cluster_name, options_.partition_count),
       executor_(options_.partition_count),
-      partitions_(options_.partition_count) {}
+      partitions_(options_.partition_count),
+      published_replica_index_(new std::atomic<int>[options_.partition_count]),
+      published_sequence_(new std::atomic<int64_t>[options_.partition_count]),
+      peers_(std::make_unique<PeerStubs>()) {
+  for (int p = 0; p < options_.partition_count; ++p) {
+    published_replica_index_[p] = -1;
+    published_sequence_[p] = 0;
+  }
+}
 
 Member::~Member() { Shutdown(); }
 
@@ -309,6 +310,17 @@ absl::Status Member::InstallPartitionTable(std::shared_ptr<const PartitionTable>
       PartitionState& state = partitions_[p];
       state.replica_index = table->ReplicaIndex(p, self);
       state.table_version = table->version();
+      if (state.replica_index <= 0) {
+        // No longer a backup: what waited for a missing predecessor will never be applied
+        // here. Those operations were not acknowledged to anyone.
+        for (auto& [sequence, pending] : state.pending) {
+          pending.reactor->Finish(grpc::Status(
+              grpc::StatusCode::UNAVAILABLE,
+              absl::StrCat("member ", id(), " is no longer a backup of partition ", p)));
+        }
+        state.pending.clear();
+      }
+      Publish(p);
     });
   }
   return absl::OkStatus();
@@ -334,7 +346,11 @@ std::shared_ptr<grpc::Channel> Member::InProcessChannel() {
   return server_->InProcessChannel(grpc::ChannelArguments());
 }
 
-void Member::Shutdown(absl::Duration grace) {
+void Member::Shutdown(absl::Duration grace) { Stop(grace, /*terminate=*/false); }
+
+void Member::Terminate() { Stop(absl::ZeroDuration(), /*terminate=*/true); }
+
+void Member::Stop(absl::Duration grace, bool terminate) {
   if (!started_ || shut_down_) return;
   shut_down_ = true;
   if (server_ != nullptr) {
@@ -342,7 +358,7 @@ void Member::Shutdown(absl::Duration grace) {
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     server_->Wait();
   }
-  for (const auto& service : services_) service->Shutdown(/*terminate=*/false);
+  for (const auto& service : services_) service->Shutdown(terminate);
 }
 
 absl::StatusOr<int> Member::RoutePartition(const HostedMethod& hosted,
@@ -394,22 +410,26 @@ absl::Status Member::CheckOwner(int partition) const {
                                              id(), " (table version ", state.table_version, ")"));
 }
 
+Container* Member::ContainerOf(const HostedService& hosted, int partition) {
+  if (hosted.container_slot < 0) return nullptr;
+  std::unique_ptr<Container>& slot = partitions_[partition].containers[hosted.container_slot];
+  if (slot == nullptr) slot = hosted.service->NewContainer(partition);  // on first use
+  return slot.get();
+}
+
 absl::Status Member::RunMethod(const HostedService& hosted, const MethodDescriptor& method,
                                const grpc::CallbackServerContext* ctx,
                                const MetaArguments* detached,
                                const google::protobuf::Message& request, int partition,
-                               grpc::ByteBuffer* out) {
-  Container* container = nullptr;
-  if (hosted.container_slot >= 0) {
-    std::unique_ptr<Container>& slot = partitions_[partition].containers[hosted.container_slot];
-    if (slot == nullptr) slot = hosted.service->NewContainer(partition);
-    container = slot.get();
-  }
-  PartitionContext context(context_, ctx, detached, partition, container);
-  if (options_.execution_aspects.empty()) {
-    return hosted.service->Invoke(method, context, request, out);
-  }
-  return AspectChain(options_.execution_aspects, hosted, method, context, request, out).Proceed();
+                               grpc::ByteBuffer* out, std::optional<std::string>* backup_payload) {
+  PartitionContext context(context_, ctx, detached, partition, ContainerOf(hosted, partition));
+  const absl::Status status =
+      options_.execution_aspects.empty()
+          ? hosted.service->Invoke(method, context, request, out)
+          : AspectChain(options_.execution_aspects, hosted, method, context, request, out)
+                .Proceed();
+  if (backup_payload != nullptr) *backup_payload = context.backup_payload();
+  return status;
 }
 
 namespace {
@@ -478,9 +498,18 @@ grpc::ServerUnaryReactor* Member::Handle(const HostedMethod& hosted,
       reactor->Finish(internal::ToGrpcStatus(owner));
       return;
     }
+    const bool backed_up = NeedsBackup(*hosted, method);
+    std::optional<std::string> payload;
     if (!method.one_way) {
-      reactor->Finish(
-          internal::ToGrpcStatus(RunMethod(*hosted, method, ctx, nullptr, *request, p, response)));
+      const absl::Status status = RunMethod(*hosted, method, ctx, nullptr, *request, p, response,
+                                            backed_up ? &payload : nullptr);
+      if (status.ok() && backed_up) {
+        // Answered once the sync backups have it: an acknowledged write survives the primary.
+        Replicate(p, *hosted, method, *request, std::move(payload),
+                  [reactor] { reactor->Finish(grpc::Status::OK); });
+        return;
+      }
+      reactor->Finish(internal::ToGrpcStatus(status));
       return;
     }
     // One-way: the caller hears as soon as the owner has the call; the method runs after the
@@ -489,11 +518,14 @@ grpc::ServerUnaryReactor* Member::Handle(const HostedMethod& hosted,
     internal::SerializeResponse(*method.response_prototype, response).IgnoreError();
     reactor->Finish(grpc::Status::OK);
     grpc::ByteBuffer ignored;
-    if (absl::Status s = RunMethod(*hosted, method, nullptr, &meta, *request, p, &ignored);
+    if (absl::Status s = RunMethod(*hosted, method, nullptr, &meta, *request, p, &ignored,
+                                   backed_up ? &payload : nullptr);
         !s.ok()) {
       one_way_failures_.fetch_add(1, std::memory_order_relaxed);
       std::fprintf(stderr, "gridrpc: one-way %s on partition %d failed: %s\n", method.path, p,
                    s.ToString().c_str());
+    } else if (backed_up) {
+      Replicate(p, *hosted, method, *request, std::move(payload), [] {});
     }
   });
   return reactor;
@@ -558,33 +590,43 @@ grpc::ServerUnaryReactor* Member::HandleBroadcast(grpc::CallbackServerContext* c
   for (int p : partitions) {
     executor_.Execute(
         p, [this, &method, hosted = *instance, ctx, reactor, response, p, parsed, gather] {
-          v1::PartitionResult result;
-          result.set_partition(p);
+          auto result = std::make_shared<v1::PartitionResult>();
+          result->set_partition(p);
           absl::Status status;
+          std::optional<std::string> payload;
+          const bool backed_up = NeedsBackup(*hosted, method);
           if (ctx->IsCancelled()) {
             status = absl::CancelledError(kCancelledBeforeRun);  // a filter broke off the broadcast
           } else if (status = CheckOwner(p); !status.ok()) {
-            result.set_wrong_owner(true);
+            result->set_wrong_owner(true);
           } else {
             grpc::ByteBuffer out;
-            status = RunMethod(*hosted, method, ctx, nullptr, *parsed, p, &out);
+            status = RunMethod(*hosted, method, ctx, nullptr, *parsed, p, &out,
+                               backed_up ? &payload : nullptr);
             std::vector<grpc::Slice> slices;
             if (status.ok() && out.Dump(&slices).ok()) {
-              std::string* bytes = result.mutable_response();
+              std::string* bytes = result->mutable_response();
               for (const grpc::Slice& slice : slices) {
                 bytes->append(reinterpret_cast<const char*>(slice.begin()), slice.size());
               }
             }
           }
-          result.set_code(static_cast<int>(status.code()));
-          result.set_message(std::string(status.message()));
-          bool last;
-          {
-            internal::MutexLock lock(&gather->mu);
-            *response->add_results() = std::move(result);
-            last = --gather->remaining == 0;
+          result->set_code(static_cast<int>(status.code()));
+          result->set_message(std::string(status.message()));
+          auto deliver = [gather, response, reactor, result] {
+            bool last;
+            {
+              internal::MutexLock lock(&gather->mu);
+              *response->add_results() = std::move(*result);
+              last = --gather->remaining == 0;
+            }
+            if (last) reactor->Finish(grpc::Status::OK);
+          };
+          if (status.ok() && backed_up) {
+            Replicate(p, *hosted, method, *parsed, std::move(payload), std::move(deliver));
+          } else {
+            deliver();
           }
-          if (last) reactor->Finish(grpc::Status::OK);
         });
   }
   return reactor;

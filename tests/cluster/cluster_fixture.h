@@ -5,11 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "example_services.h"
 #include "gridrpc/client.h"
 #include "gridrpc/embedded_cluster.h"
@@ -54,7 +56,10 @@ class RecordingCounter final : public examples::CounterImpl {
   explicit RecordingCounter(ExecutionLog& log) : log_(log) {}
   absl::StatusOr<examples::IncResponse> Inc(PartitionContext& context, State& state,
                                             const examples::IncRequest& request) override {
-    log_.Add({"Inc", context.member().id(), context.partition_id(), request.name()});
+    // Executions on the owner only: backups replay the same method on their replicas.
+    if (!context.is_backup()) {
+      log_.Add({"Inc", context.member().id(), context.partition_id(), request.name()});
+    }
     return CounterImpl::Inc(context, state, request);
   }
 
@@ -85,13 +90,40 @@ class RecordingSearch final : public examples::SearchServiceImpl {
   explicit RecordingSearch(ExecutionLog& log) : log_(log) {}
   absl::StatusOr<examples::IndexResponse> Index(PartitionContext& context, State& state,
                                                 const examples::IndexRequest& request) override {
-    log_.Add({"Index", context.member().id(), context.partition_id(), request.document().id()});
+    if (!context.is_backup()) {
+      log_.Add({"Index", context.member().id(), context.partition_id(), request.document().id()});
+    }
     return SearchServiceImpl::Index(context, state, request);
   }
 
  private:
   ExecutionLog& log_;
 };
+
+class RecordingDataProcessor final : public examples::DataProcessorImpl {
+ public:
+  explicit RecordingDataProcessor(ExecutionLog& log) : log_(log) {}
+  absl::StatusOr<examples::Data> ProcessData(CallContext& context,
+                                             const examples::Data& data) override {
+    log_.Add({"ProcessData", context.member().id(), context.partition_id(), data.data_type()});
+    return DataProcessorImpl::ProcessData(context, data);
+  }
+
+ private:
+  ExecutionLog& log_;
+};
+
+// Polls `condition` every few milliseconds until it holds or `timeout` passes; true if it held.
+// For effects that happen after a call has answered (one-way methods, cancelled work).
+inline bool WaitUntil(const std::function<bool()>& condition,
+                      absl::Duration timeout = absl::Seconds(10)) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
 
 class ClusterTest : public ::testing::Test {
  protected:

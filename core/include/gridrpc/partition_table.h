@@ -29,6 +29,12 @@ class PartitionTable {
                              std::vector<v1::MemberInfo> members, int partition_count,
                              int backup_count);
 
+  // The table after `member_id` crashed: it leaves every replica list, so the next replica of
+  // each partition it was primary of (its first backup) is promoted. Replica counts shrink
+  // until migration restores them.
+  static PartitionTable Promote(const PartitionTable& table, std::string_view member_id,
+                                int64_t version);
+
   // Checks what a peer sent: a positive partition count, one replica list per partition,
   // member indexes in range, no member twice in one replica list.
   static absl::StatusOr<PartitionTable> FromProto(v1::PartitionTable proto);

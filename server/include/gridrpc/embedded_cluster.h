@@ -54,6 +54,11 @@ class EmbeddedCluster {
 
   void Shutdown();
 
+  // Crashes member `index` (Member::Terminate) and installs, on the members left, the table
+  // that promotes its backups. Returns that table. The crashed member stays in member(index)
+  // but serves nothing.
+  absl::StatusOr<std::shared_ptr<const PartitionTable>> Crash(int index);
+
  private:
   EmbeddedCluster() = default;
 

@@ -27,7 +27,9 @@
 
 #include <atomic>
 #include <deque>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -91,6 +93,9 @@ class Member {
 
   // Stops accepting calls, lets calls in flight finish (up to `grace`), then shuts services down.
   void Shutdown(absl::Duration grace = absl::Seconds(5));
+  // Stops at once, as a crash would: calls in flight are cut off, services are told
+  // Shutdown(terminate=true), nothing is handed over.
+  void Terminate();
 
   const MemberContext& context() const { return context_; }
   const std::string& id() const { return context_.id(); }
@@ -102,17 +107,33 @@ class Member {
   // One-way calls whose method failed since Start (their callers are not told).
   int64_t one_way_failures() const { return one_way_failures_.load(std::memory_order_relaxed); }
 
+  // What this member holds of a partition: its replica index (0 primary, 1.. backups, -1 none)
+  // and the replica's sequence (mutating operations applied). Cheap; may lag a running
+  // operation by that operation.
+  struct ReplicaState {
+    int replica_index = -1;
+    int64_t sequence = 0;
+  };
+  ReplicaState replica_state(int partition) const;
+  // Backups that failed or timed out since Start; the call was answered regardless.
+  int64_t backup_failures() const { return backup_failures_.load(std::memory_order_relaxed); }
+  // Partition resyncs from a primary after a missed backup, since Start.
+  int64_t resyncs() const { return resyncs_.load(std::memory_order_relaxed); }
+
  private:
   struct HostedService;
   struct ServiceType;
   struct HostedMethod;
+  struct PendingBackup;
   struct PartitionState;
   class RawService;
   class ControlService;
   class UnknownMethodService;
   class AspectChain;
+  class PeerStubs;
 
   explicit Member(MemberOptions options, std::string id);
+  void Stop(absl::Duration grace, bool terminate);
 
   // The unary path of a user method.
   grpc::ServerUnaryReactor* Handle(const HostedMethod& hosted, grpc::CallbackServerContext* ctx,
@@ -130,11 +151,36 @@ class Member {
                                      const google::protobuf::Message& request);
   // Inside the partition: OK when this member is its primary, else UNAVAILABLE saying so.
   absl::Status CheckOwner(int partition) const;
-  // Inside the partition: runs the execution aspects and the method, serializing into `out`.
+  // Inside the partition: the instance's container there, created on first use; null for
+  // stateless services.
+  Container* ContainerOf(const HostedService& hosted, int partition);
+  // Inside the partition: runs the execution aspects and the method, serializing into `out`;
+  // a backup payload the method set lands in `backup_payload`.
   absl::Status RunMethod(const HostedService& hosted, const MethodDescriptor& method,
                          const grpc::CallbackServerContext* ctx, const MetaArguments* detached,
                          const google::protobuf::Message& request, int partition,
-                         grpc::ByteBuffer* out);
+                         grpc::ByteBuffer* out, std::optional<std::string>* backup_payload);
+
+  // Backups (server/src/backup.cc). Inside the partition: sends a successful mutating
+  // operation to the partition's backups and runs `on_synced` once the sync ones applied it.
+  void Replicate(int partition, const HostedService& hosted, const MethodDescriptor& method,
+                 const google::protobuf::Message& request, std::optional<std::string> payload,
+                 absl::AnyInvocable<void() &&> on_synced);
+  grpc::ServerUnaryReactor* HandleBackup(grpc::CallbackServerContext* ctx,
+                                         const v1::BackupRequest& request,
+                                         v1::BackupResponse* response);
+  grpc::ServerUnaryReactor* HandleSync(grpc::CallbackServerContext* ctx,
+                                       const v1::SyncRequest& request, v1::SyncResponse* response);
+  grpc::ServerUnaryReactor* HandleReplicaSequences(grpc::CallbackServerContext* ctx,
+                                                   v1::ReplicaSequencesResponse* response);
+  // Inside the partition: applies buffered backups that are next in sequence.
+  void ApplyPendingBackups(int partition);
+  // Inside the partition: asks the primary for the whole partition, after a gap that did not
+  // fill up.
+  void Resync(int partition);
+  void Publish(int partition);  // makes replica_state(partition) current
+  const HostedService* FindInstance(std::string_view lookup_name) const;
+  bool NeedsBackup(const HostedService& hosted, const MethodDescriptor& method) const;
 
   const MemberOptions options_;
   MemberContext context_;
@@ -160,6 +206,13 @@ class Member {
   std::shared_ptr<const std::vector<int>> owned_ ABSL_GUARDED_BY(table_mu_);
   std::atomic<uint64_t> next_owned_{0};
   std::atomic<int64_t> one_way_failures_{0};
+  std::atomic<int64_t> backup_failures_{0};
+  std::atomic<int64_t> resyncs_{0};
+  // replica_state() without entering partitions: written inside them, read from anywhere.
+  std::unique_ptr<std::atomic<int>[]> published_replica_index_;
+  std::unique_ptr<std::atomic<int64_t>[]> published_sequence_;
+
+  std::unique_ptr<PeerStubs> peers_;  // control-plane stubs to other members, by address
 };
 
 }  // namespace gridrpc

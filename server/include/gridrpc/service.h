@@ -145,8 +145,20 @@ class PartitionContext : public CallContext {
   // The partition's container for this service. Only partitioned services have one.
   Container& container() const { return *container_; }
 
+  // True when this runs on a backup replica, replaying what the primary ran.
+  bool is_backup() const { return is_backup_; }
+  void set_is_backup(bool is_backup) { is_backup_ = is_backup; }
+
+  // Replicates `payload` to the backups instead of replaying the request there: for methods
+  // whose effect the request does not determine (random numbers, clocks). Backups then call
+  // ServiceBase::ApplyBackup with it.
+  void SetBackupPayload(std::string payload) { backup_payload_ = std::move(payload); }
+  const std::optional<std::string>& backup_payload() const { return backup_payload_; }
+
  private:
   Container* container_;
+  bool is_backup_ = false;
+  std::optional<std::string> backup_payload_;
 };
 
 // Lifecycle of a hosted service (Hazelcast's ManagedService). Called by the member, never
@@ -177,6 +189,13 @@ class ServiceBase : public ManagedService {
 
   // A fresh, empty container for `partition`. Partitioned services only.
   virtual std::unique_ptr<Container> NewContainer(int partition) { return nullptr; }
+
+  // Applies on a backup what a primary's PartitionContext::SetBackupPayload() replicated.
+  virtual absl::Status ApplyBackup(const MethodDescriptor& method, PartitionContext& context,
+                                   std::string_view payload) {
+    return absl::UnimplementedError(std::string(descriptor().full_name) +
+                                    " sets backup payloads but does not override ApplyBackup");
+  }
 };
 
 namespace internal {

@@ -1,0 +1,147 @@
+// Backups: a mutating call of a partitioned service reaches its sync backups before the caller
+// hears back, in sequence order; a crashed primary's backup takes over with every acknowledged
+// write; stale primaries are fenced off; a backup that missed an operation resyncs.
+#include "cluster/cluster_fixture.h"
+#include "gridrpc/cluster.grpc.pb.h"
+#include "test_util.h"
+
+namespace gridrpc::testing {
+namespace {
+
+class BackupTest : public ClusterTest {
+ protected:
+  int PartitionOfKey(std::string_view key) {
+    return PartitionOf(KeyHash(key), kDefaultPartitionCount);
+  }
+  Member& ReplicaOf(std::string_view key, int replica_index) {
+    const auto table = cluster_->partition_table();
+    const int p = PartitionOfKey(key);
+    const int index = table->proto().partitions(p).members(replica_index);
+    return *cluster_->FindMember(table->member(index).id());
+  }
+};
+
+TEST_F(BackupTest, SyncBackupHasTheWriteBeforeTheCallerHearsOfIt) {
+  const int p = PartitionOfKey("acked");
+  for (int i = 1; i <= 5; ++i) {
+    ASSERT_TRUE(counter_->Inc(Inc("acked", 1)).ok());
+    // No waiting: the answer came after the backup applied the write.
+    EXPECT_EQ(ReplicaOf("acked", 0).replica_state(p).sequence, i);
+    EXPECT_EQ(ReplicaOf("acked", 1).replica_state(p).sequence, i);
+    EXPECT_EQ(ReplicaOf("acked", 1).replica_state(p).replica_index, 1);
+  }
+}
+
+TEST_F(BackupTest, ReadOnlyCallsAreNotBackedUp) {
+  ASSERT_TRUE(counter_->Inc(Inc("read", 1)).ok());
+  for (int i = 0; i < 3; ++i) CounterValue("read");
+  EXPECT_EQ(ReplicaOf("read", 1).replica_state(PartitionOfKey("read")).sequence, 1);
+}
+
+TEST_F(BackupTest, PrimaryAndBackupSequencesAgreeAfterAWorkload) {
+  std::vector<Future<examples::IncResponse>> calls;
+  for (int i = 0; i < 300; ++i)
+    calls.push_back(counter_->IncAsync(Inc("w" + std::to_string(i % 60), 1)));
+  for (auto& call : calls) ASSERT_TRUE(std::move(call).Get().ok());
+
+  // Through the control plane, as a tool would: every replica of every partition.
+  std::map<int, std::map<int, int64_t>> sequences;  // partition -> replica index -> sequence
+  for (int m = 0; m < cluster_->size(); ++m) {
+    auto stub = v1::Cluster::NewStub(cluster_->member(m).InProcessChannel());
+    grpc::ClientContext context;
+    v1::ReplicaSequencesResponse response;
+    ASSERT_TRUE(stub->GetReplicaSequences(&context, {}, &response).ok());
+    for (const v1::ReplicaSequence& r : response.replicas()) {
+      sequences[r.partition()][r.replica_index()] = r.sequence();
+    }
+  }
+  int64_t total = 0;
+  for (const auto& [partition, replicas] : sequences) {
+    ASSERT_EQ(replicas.size(), 2u) << "partition " << partition;
+    EXPECT_EQ(replicas.at(0), replicas.at(1)) << "partition " << partition;
+    total += replicas.at(0);
+  }
+  EXPECT_EQ(total, 300);
+}
+
+TEST_F(BackupTest, CrashedPrimarysBackupServesEveryAcknowledgedWrite) {
+  for (int i = 0; i < 20; ++i) {
+    for (int k = 0; k < 10; ++k) ASSERT_TRUE(counter_->Inc(Inc("c" + std::to_string(k), 1)).ok());
+  }
+  // The seed scenario: the member holding these counters' primaries crashes.
+  Member& primary = ReplicaOf("c0", 0);
+  int index = 0;
+  while (&cluster_->member(index) != &primary) ++index;
+  absl::StatusOr<std::shared_ptr<const PartitionTable>> table = cluster_->Crash(index);
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ((*table)->member_count(), 2);
+
+  // The client still routes by the old table: Get is read-only, so it retries until it has
+  // the new one and reaches the promoted backup.
+  for (int k = 0; k < 10; ++k) EXPECT_EQ(CounterValue("c" + std::to_string(k)), 20) << k;
+  EXPECT_EQ(client_->partition_table()->version(), 2);
+  // Writes go on, now to the new primaries.
+  absl::StatusOr<examples::IncResponse> after = counter_->Inc(Inc("c0", 1));
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->value(), 21);
+}
+
+TEST_F(BackupTest, BackupStampedWithAnOlderTableIsRefused) {
+  ASSERT_TRUE(counter_->Inc(Inc("fenced", 1)).ok());
+  const int p = PartitionOfKey("fenced");
+  Member& backup = ReplicaOf("fenced", 1);
+  v1::BackupRequest request;
+  request.set_partition(p);
+  request.set_table_version(0);  // older than the member's table (version 1)
+  request.set_sequence(2);
+  request.set_method("/examples.Counter/Inc");
+  request.set_lookup_name("examples.Counter");
+  request.set_request(Inc("fenced", 100).SerializeAsString());
+  grpc::ClientContext context;
+  v1::BackupResponse response;
+  const grpc::Status status =
+      v1::Cluster::NewStub(backup.InProcessChannel())->Backup(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("older than"));
+  EXPECT_EQ(backup.replica_state(p).sequence, 1);
+}
+
+TEST_F(BackupTest, BackupThatMissedAnOperationResyncsFromThePrimary) {
+  ASSERT_TRUE(counter_->Inc(Inc("gap", 1)).ok());
+  const int p = PartitionOfKey("gap");
+  Member& primary = ReplicaOf("gap", 0);
+  Member& backup = ReplicaOf("gap", 1);
+  // The backup moves to table version 2 first, so it fences off the primary's next backup
+  // (still stamped 1): that operation is lost to it, as a lost async backup would be.
+  const auto v1_table = cluster_->partition_table();
+  std::vector<v1::MemberInfo> same;
+  for (int i = 0; i < v1_table->member_count(); ++i) same.push_back(v1_table->member(i));
+  auto v2_table = std::make_shared<const PartitionTable>(
+      PartitionTable::Plan("dev", 2, same, kDefaultPartitionCount, 1));
+  ASSERT_TRUE(backup.InstallPartitionTable(v2_table).ok());
+  ASSERT_TRUE(counter_->Inc(Inc("gap", 1)).ok());  // acknowledged; its backup failed
+  EXPECT_EQ(primary.backup_failures(), 1);
+  EXPECT_EQ(backup.replica_state(p).sequence, 1);
+
+  // Everyone on version 2: the next backup arrives with a gap before it, and the backup
+  // resyncs the partition from the primary.
+  for (int i = 0; i < cluster_->size(); ++i) {
+    if (&cluster_->member(i) != &backup) {
+      ASSERT_TRUE(cluster_->member(i).InstallPartitionTable(v2_table).ok());
+    }
+  }
+  absl::StatusOr<examples::IncResponse> third = counter_->Inc(Inc("gap", 1));
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(backup.resyncs(), 1);
+  EXPECT_EQ(backup.replica_state(p).sequence, 3);
+  EXPECT_EQ(primary.replica_state(p).sequence, 3);
+
+  // And its state is the primary's: after a crash it answers 3.
+  int index = 0;
+  while (&cluster_->member(index) != &primary) ++index;
+  ASSERT_TRUE(cluster_->Crash(index).ok());
+  EXPECT_EQ(CounterValue("gap"), 3);
+}
+
+}  // namespace
+}  // namespace gridrpc::testing
