@@ -16,7 +16,9 @@
 //   broadcast3_vs_routed_p50  a broadcast to 3 members (stateless echo: one run per member) vs
 //                             one routed call on the same cluster, p50 of one at a time
 //   broadcast_271_partitions_p50_us   a broadcast over all 271 partitions of a partitioned echo
-//                             on the same 3 members (271 executions, 271 results)
+//                             without backups on the same 3 members (271 executions, results)
+//   sync_backup_vs_routed_p50 a write with one sync backup vs the same write without backups,
+//                             on the same 3 members, p50 of one at a time
 //   aspects3_overhead         extra time per call, as a fraction of a routed call, with three
 //                             empty client aspects and three empty execution aspects
 //                             (throughput, 64 in flight)
@@ -81,6 +83,16 @@ class EmptyClientAspect final : public gridrpc::InvocationAspect {
 };
 class EmptyExecutionAspect final : public gridrpc::ExecutionAspect {
   absl::Status Intercept(gridrpc::ServerInvocation& call) override { return call.Proceed(); }
+};
+
+class UnreplicatedGridEcho final : public bench::UnreplicatedEcho::PartitionedService {
+  absl::StatusOr<bench::EchoResponse> Echo(gridrpc::PartitionContext&, State& state,
+                                           const bench::EchoRequest& req) override {
+    bench::EchoResponse resp;
+    resp.set_payload(req.payload());
+    resp.set_count(++(*state.mutable_counts())[req.key()]);
+    return resp;
+  }
 };
 
 class GridEcho final : public bench::Echo::PartitionedService {
@@ -223,13 +235,19 @@ int main(int argc, char** argv) {
 
   // Three members: broadcasts against a routed call on the same cluster.
   auto trio = gridrpc::EmbeddedCluster::Start({.members = 3}, [](gridrpc::Member& m) {
-                absl::Status s = m.AddService(std::make_unique<StatelessGridEcho>());
-                return s.ok() ? m.AddService(std::make_unique<GridEcho>()) : s;
+                for (absl::Status s : {m.AddService(std::make_unique<StatelessGridEcho>()),
+                                       m.AddService(std::make_unique<GridEcho>()),
+                                       m.AddService(std::make_unique<UnreplicatedGridEcho>())}) {
+                  if (!s.ok()) return s;
+                }
+                return absl::OkStatus();
               }).value();
   auto trio_client = gridrpc::Client::Create({.members = trio->addresses()}).value();
   auto trio_routed = gridrpc::ProxyBuilder<bench::StatelessEcho>(*trio_client).Build();
   auto trio_broadcast = gridrpc::BroadcastProxyBuilder<bench::StatelessEcho>(*trio_client).Build();
-  auto trio_partitions = gridrpc::BroadcastProxyBuilder<bench::Echo>(*trio_client).Build();
+  // Unreplicated: this prices the broadcast itself, not 271 backups.
+  auto trio_partitions =
+      gridrpc::BroadcastProxyBuilder<bench::UnreplicatedEcho>(*trio_client).Build();
   auto async_driver = [&](auto& proxy) -> StartCall {
     return [&](std::function<void(bool)> done) {
       proxy->EchoAsync(request, [done = std::move(done)](absl::StatusOr<bench::EchoResponse> r) {
@@ -240,12 +258,17 @@ int main(int argc, char** argv) {
   const StartCall trio_routed_call = async_driver(trio_routed);
   const StartCall trio_broadcast_call = async_driver(trio_broadcast);
   const StartCall trio_partitions_call = async_driver(trio_partitions);
+  auto trio_replicated = gridrpc::ProxyBuilder<bench::Echo>(*trio_client).Build();
+  auto trio_unreplicated = gridrpc::ProxyBuilder<bench::UnreplicatedEcho>(*trio_client).Build();
+  const StartCall trio_replicated_call = async_driver(trio_replicated);
+  const StartCall trio_unreplicated_call = async_driver(trio_unreplicated);
 
   // Warm every path (connections, registered methods, containers).
   for (const StartCall* call : {&raw_call, &routed_call, &aspects_call}) {
     Throughput(*call, in_flight, absl::Milliseconds(300));
   }
-  for (const StartCall* call : {&trio_routed_call, &trio_broadcast_call, &trio_partitions_call}) {
+  for (const StartCall* call : {&trio_routed_call, &trio_broadcast_call, &trio_partitions_call,
+                                &trio_replicated_call, &trio_unreplicated_call}) {
     P50Micros(*call, 50);
   }
 
@@ -262,7 +285,7 @@ int main(int argc, char** argv) {
   }
 
   std::vector<double> raw_tput, raw_nd_tput, routed_tput, tput_ratio, nd_ratio, raw_p50, routed_p50;
-  std::vector<double> aspects_overhead, broadcast_ratio, partitions_p50;
+  std::vector<double> aspects_overhead, broadcast_ratio, partitions_p50, backup_ratio;
   for (int r = 0; r < rounds; ++r) {
     const double plain = Throughput(routed_call, in_flight, duration);
     const double with_aspects = Throughput(aspects_call, in_flight, duration);
@@ -271,6 +294,8 @@ int main(int argc, char** argv) {
     const double broadcast3 = P50Micros(trio_broadcast_call, 300);
     broadcast_ratio.push_back(broadcast3 / routed3);
     partitions_p50.push_back(P50Micros(trio_partitions_call, 100));
+    const double unreplicated = P50Micros(trio_unreplicated_call, 300);
+    backup_ratio.push_back(P50Micros(trio_replicated_call, 300) / unreplicated);
 
     raw_tput.push_back(Throughput(raw_call, in_flight, duration));
     routed_tput.push_back(Throughput(routed_call, in_flight, duration));
@@ -292,6 +317,7 @@ int main(int argc, char** argv) {
       {"aspects3_overhead", Median(aspects_overhead)},
       {"broadcast3_vs_routed_p50", Median(broadcast_ratio)},
       {"broadcast_271_partitions_p50_us", Median(partitions_p50)},
+      {"sync_backup_vs_routed_p50", Median(backup_ratio)},
   };
   std::printf("gridrpc-bench: %d rounds, %d in flight, %d-byte payload, loopback\n", rounds,
               in_flight, absl::GetFlag(FLAGS_payload_bytes));

@@ -7,6 +7,7 @@
 #include <grpcpp/impl/rpc_method.h>
 #include <grpcpp/support/client_callback.h>
 
+#include <algorithm>
 #include <deque>
 #include <optional>
 
@@ -26,6 +27,7 @@ struct ProxyCore::Binding {
   std::shared_ptr<const internal::ClientState::Routing> routing;
   std::vector<grpc::internal::RpcMethod> methods;           // [member * method_count + method]
   std::vector<std::unique_ptr<v1::Cluster::Stub>> control;  // [member], for broadcasts
+  int gateway = 0;  // unisocket mode: the member every call goes to
 };
 
 namespace {
@@ -76,7 +78,8 @@ class ProxyCore::RemoteCall final : public internal::Cancellable,
   void Attempt() {
     const Binding& binding = *binding_;
     const PartitionTable* table = binding.routing->table.get();
-    const int owner = table->Owner(partition_);
+    const int owner =
+        proxy_->client_->options().smart_routing ? table->Owner(partition_) : binding.gateway;
     if (owner < 0) {
       RetryOrFinish(absl::UnavailableError(absl::StrCat(
           "partition ", partition_, " has no owner in table version ", table->version())));
@@ -116,6 +119,16 @@ class ProxyCore::RemoteCall final : public internal::Cancellable,
  private:
   void OnDone(const grpc::Status& status) {
     if (status.ok()) {
+      // A member forwarded the call: the owner moved. Answered all the same; reload the table
+      // in the background so that the next calls go straight there.
+      bool forwarded;
+      {
+        internal::MutexLock lock(&mu_);
+        forwarded = context_->GetServerTrailingMetadata().count(internal::kTableVersionKey) > 0;
+      }
+      if (forwarded && proxy_->client_->options().smart_routing) {
+        proxy_->client_->RefreshAsync([] {});
+      }
       Finish(absl::OkStatus());
       return;
     }
@@ -472,6 +485,16 @@ std::shared_ptr<const ProxyCore::Binding> ProxyCore::CurrentBinding() {
       binding->methods.emplace_back(m.path, grpc::internal::RpcMethod::NORMAL_RPC, channel);
     }
     binding->control.push_back(v1::Cluster::NewStub(channel));
+  }
+  const PartitionTable& table = *binding->routing->table;
+  for (const std::string& seed : client_->options().members) {
+    const auto& members = table.proto().members();
+    auto it = std::find_if(members.begin(), members.end(),
+                           [&](const v1::MemberInfo& m) { return m.address() == seed; });
+    if (it != members.end()) {
+      binding->gateway = static_cast<int>(it - members.begin());
+      break;
+    }
   }
   binding_ = std::move(binding);
   return binding_;

@@ -98,7 +98,7 @@ void Member::Replicate(int partition, const HostedService& hosted, const MethodD
     auto call = std::make_shared<Call>();
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + kBackupTimeout));
     const std::string& address = table->member(replicas[i]).address();
-    peers_->Get(address).async()->Backup(
+    peers_->Get(address).control->async()->Backup(
         &call->context, backup.get(), &call->response,
         [this, call, backup, wait, is_sync, address](grpc::Status status) {
           if (!status.ok()) {
@@ -255,7 +255,7 @@ void Member::Resync(int p) {
   call->request.set_partition(p);
   call->context.set_deadline(absl::ToChronoTime(absl::Now() + kBackupTimeout));
   peers_->Get(table->member(primary).address())
-      .async()
+      .control->async()
       ->Sync(&call->context, &call->request, &call->response, [this, p, call](grpc::Status status) {
         executor_.Execute(p, [this, p, call, status] {
           PartitionState& state = partitions_[p];

@@ -493,6 +493,7 @@ grpc::ServerUnaryReactor* Member::Handle(const HostedMethod& hosted,
       return;
     }
     if (absl::Status owner = CheckOwner(p); !owner.ok()) {
+      if (Forward(method, ctx, reactor, *request, p, response)) return;
       ctx->AddTrailingMetadata(internal::kWrongOwnerKey,
                                absl::StrCat(partitions_[p].table_version));
       reactor->Finish(internal::ToGrpcStatus(owner));
@@ -529,6 +530,46 @@ grpc::ServerUnaryReactor* Member::Handle(const HostedMethod& hosted,
     }
   });
   return reactor;
+}
+
+bool Member::Forward(const MethodDescriptor& method, grpc::CallbackServerContext* ctx,
+                     grpc::ServerUnaryReactor* reactor, const google::protobuf::Message& request,
+                     int partition, grpc::ByteBuffer* response) {
+  const auto& metadata = ctx->client_metadata();
+  if (metadata.find(internal::kForwardedKey) != metadata.end()) return false;
+  std::shared_ptr<const PartitionTable> table = partition_table();
+  const int owner = table == nullptr ? -1 : table->Owner(partition);
+  if (owner < 0 || table->member(owner).id() == id()) return false;
+
+  struct Call {
+    grpc::ClientContext context;
+    grpc::ByteBuffer request;
+  };
+  auto call = std::make_shared<Call>();
+  call->context.set_deadline(ctx->deadline());
+  call->context.AddMetadata(internal::kForwardedKey, "1");
+  call->context.AddMetadata(internal::kPartitionKey, absl::StrCat(partition));
+  for (const auto& [key, value] : metadata) {
+    const std::string_view k(key.data(), key.size());
+    if (k.starts_with(internal::kMetaArgumentPrefix) || k == internal::kLookupNameKey) {
+      call->context.AddMetadata(std::string(k), std::string(value.data(), value.size()));
+    }
+  }
+  if (!internal::SerializeResponse(request, &call->request).ok()) return false;
+  peers_->Get(table->member(owner).address())
+      .calls->UnaryCall(
+          &call->context, method.path, grpc::StubOptions(), &call->request, response,
+          [call, ctx, reactor, version = absl::StrCat(table->version())](grpc::Status status) {
+            // The caller routed by an older table, or would not be here: tell it.
+            ctx->AddTrailingMetadata(internal::kTableVersionKey, version);
+            const auto& trailers = call->context.GetServerTrailingMetadata();
+            if (auto it = trailers.find(internal::kWrongOwnerKey); it != trailers.end()) {
+              ctx->AddTrailingMetadata(internal::kWrongOwnerKey,
+                                       std::string(it->second.data(), it->second.size()));
+            }
+            reactor->Finish(status);
+          });
+  return true;
 }
 
 grpc::ServerUnaryReactor* Member::HandleBroadcast(grpc::CallbackServerContext* ctx,

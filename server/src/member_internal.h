@@ -4,6 +4,7 @@
 
 #include <google/protobuf/message.h>
 #include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/server_callback.h>
 
@@ -60,20 +61,29 @@ struct Member::PartitionState {
   bool resync_scheduled = false;
 };
 
+// Stubs to other members, one channel per address, made on first use. Thread-safe; stubs live
+// as long as the member.
 class Member::PeerStubs {
  public:
-  v1::Cluster::Stub& Get(const std::string& address) {
+  struct Peer {
+    std::unique_ptr<v1::Cluster::Stub> control;  // backups, resyncs
+    std::unique_ptr<grpc::GenericStub> calls;    // forwarded user calls
+  };
+
+  Peer& Get(const std::string& address) {
     internal::MutexLock lock(&mu_);
-    std::unique_ptr<v1::Cluster::Stub>& stub = stubs_[address];
-    if (stub == nullptr) {
-      stub = v1::Cluster::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    std::unique_ptr<Peer>& peer = peers_[address];
+    if (peer == nullptr) {
+      auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+      peer = std::make_unique<Peer>(
+          Peer{v1::Cluster::NewStub(channel), std::make_unique<grpc::GenericStub>(channel)});
     }
-    return *stub;
+    return *peer;
   }
 
  private:
   internal::Mutex mu_;
-  std::map<std::string, std::unique_ptr<v1::Cluster::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::unique_ptr<Peer>> peers_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace gridrpc

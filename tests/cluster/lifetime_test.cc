@@ -49,19 +49,27 @@ TEST_F(LifetimeTest, InterceptedCallIsReleased) {
 }
 
 TEST_F(LifetimeTest, RetriedCallIsReleased) {
-  // Move every partition to another primary so the client's first attempt is refused.
-  const auto old_table = cluster_->partition_table();
-  std::vector<v1::MemberInfo> rotated;
-  for (int i = 1; i <= cluster_->size(); ++i) {
-    rotated.push_back(old_table->member(i % cluster_->size()));
-  }
-  auto table = std::make_shared<const PartitionTable>(
-      PartitionTable::Plan("dev", 2, rotated, kDefaultPartitionCount, 1));
-  for (int i = 0; i < cluster_->size(); ++i) {
-    ASSERT_TRUE(cluster_->member(i).InstallPartitionTable(table).ok());
-  }
-  EXPECT_TRUE(Released(RunInc({}, "retried")));
+  ASSERT_TRUE(counter_->Inc(Inc("retried", 1)).ok());
+  // Its owner crashes: a read-only call to it fails to connect, pauses, reloads and retries.
+  const std::string owner = OwnerOf("retried").id();
+  int index = 0;
+  while (cluster_->member(index).id() != owner) ++index;
+  ASSERT_TRUE(cluster_->Crash(index).ok());
+  auto core =
+      std::make_shared<ProxyCore>(client_->state(), examples::Counter::descriptor(), ProxyConfig());
+  examples::GetRequest get;
+  get.set_name("retried");
+  examples::GetResponse response;
+  absl::Notification done;
+  std::weak_ptr<internal::Cancellable> handle = core->Start(
+      examples::Counter::descriptor().methods[1], get, &response, {}, [&](absl::Status s) {
+        EXPECT_TRUE(s.ok()) << s;
+        done.Notify();
+      });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(response.value(), 1);
   EXPECT_EQ(client_->partition_table()->version(), 2);  // it did retry
+  EXPECT_TRUE(Released(handle));
 }
 
 TEST_F(LifetimeTest, BroadcastIsReleased) {

@@ -143,19 +143,54 @@ TEST_F(ClusterTest, OneWayCallReturnsOkEvenWhenTheMethodFails) {
   EXPECT_EQ(log_.Of("Print").size(), 2u);
 }
 
-TEST_F(ClusterTest, NonOwnerRefusesTheCallWithoutRunningIt) {
+TEST_F(ClusterTest, NonOwnerRefusesAForwardedCallWithoutRunningIt) {
   ASSERT_TRUE(counter_->Inc(Inc("guarded", 5)).ok());
   const int p = PartitionOf(KeyHash(std::string_view("guarded")), kDefaultPartitionCount);
   Member& stranger = NonOwnerOf("guarded");
-  RawResult r = RawCall(stranger.InProcessChannel(), "/examples.Counter/Inc",
-                        Inc("guarded", 1).SerializeAsString(),
-                        {{internal::kPartitionKey, std::to_string(p)}});
+  // A call another member forwarded already is never forwarded again: members with tables
+  // that disagree must not bounce it around.
+  RawResult r = RawCall(
+      stranger.InProcessChannel(), "/examples.Counter/Inc", Inc("guarded", 1).SerializeAsString(),
+      {{internal::kPartitionKey, std::to_string(p)}, {internal::kForwardedKey, "1"}});
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(r.status.error_message(),
               HasSubstr("partition " + std::to_string(p) + " is not owned by member"));
   EXPECT_EQ(r.trailers.count(internal::kWrongOwnerKey), 1u);
   EXPECT_EQ(log_.Of("Inc").size(), 1u);
   EXPECT_EQ(CounterValue("guarded"), 5);
+}
+
+TEST_F(ClusterTest, NonOwnerForwardsAPlainCallToTheOwner) {
+  RawResult r = RawCall(NonOwnerOf("relay").InProcessChannel(), "/examples.Counter/Inc",
+                        Inc("relay", 4).SerializeAsString());
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  examples::IncResponse response;
+  ASSERT_TRUE(response.ParseFromString(r.response));
+  EXPECT_EQ(response.value(), 4);
+  EXPECT_EQ(r.trailers.count(internal::kTableVersionKey), 1u);  // "your table is behind"
+  const std::vector<Execution> incs = log_.Of("Inc");
+  ASSERT_EQ(incs.size(), 1u);
+  EXPECT_EQ(incs[0].member_id, OwnerOf("relay").id());
+}
+
+TEST_F(ClusterTest, UnisocketClientReachesEveryOwnerThroughOneMember) {
+  Member& gateway = cluster_->member(0);
+  absl::StatusOr<std::unique_ptr<Client>> unisocket =
+      Client::Create({.members = {gateway.address()}, .smart_routing = false});
+  ASSERT_TRUE(unisocket.ok()) << unisocket.status();
+  auto counter = ProxyBuilder<examples::Counter>(**unisocket).Build();
+  std::set<std::string> owners;
+  for (int i = 0; i < 30; ++i) {
+    const std::string key = "uni" + std::to_string(i);
+    absl::StatusOr<examples::IncResponse> r = counter->Inc(Inc(key, 1));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->value(), 1);
+    owners.insert(OwnerOf(key).id());
+  }
+  EXPECT_EQ(owners.size(), 3u);  // keys owned by all three members...
+  for (const Execution& e : log_.Of("Inc")) {
+    EXPECT_EQ(e.member_id, OwnerOf(e.key).id()) << e.key;  // ...each ran on its owner
+  }
 }
 
 TEST_F(ClusterTest, PlainGrpcCallWithoutMetadataIsRoutedByTheMember) {
@@ -184,9 +219,11 @@ TEST_F(ClusterTest, SmartClientFollowsANewPartitionTable) {
   }
   EXPECT_EQ(client_->partition_table()->version(), 1);
 
+  // The old owner forwards the call to the new one and says its table is newer; the client
+  // reloads in the background.
   absl::StatusOr<examples::IncResponse> r = counter_->Inc(Inc("mover", 1));
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(client_->partition_table()->version(), 2);
+  EXPECT_TRUE(WaitUntil([&] { return client_->partition_table()->version() == 2; }));
   const int p = PartitionOf(KeyHash(std::string_view("mover")), kDefaultPartitionCount);
   const std::vector<Execution> incs = log_.Of("Inc");
   ASSERT_EQ(incs.size(), 2u);

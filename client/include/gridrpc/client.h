@@ -42,6 +42,10 @@ struct ClientOptions {
   absl::Duration connect_timeout = absl::Seconds(5);
   // Pause before retrying a call the cluster could not take (no owner, member unreachable).
   absl::Duration retry_pause = absl::Milliseconds(100);
+  // Smart routing sends each call to the member owning its partition. Unisocket mode (false,
+  // Hazelcast's smartRouting=false) sends every call to the first member in `members` that is
+  // in the cluster, which forwards it to the owner: one connection, one extra hop.
+  bool smart_routing = true;
   // Channel credentials for every member; null means insecure (plaintext).
   std::shared_ptr<grpc::ChannelCredentials> credentials;
 };

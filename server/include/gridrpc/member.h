@@ -151,6 +151,13 @@ class Member {
                                      const google::protobuf::Message& request);
   // Inside the partition: OK when this member is its primary, else UNAVAILABLE saying so.
   absl::Status CheckOwner(int partition) const;
+  // Inside the partition, for a call this member does not own: sends it to the owner in this
+  // member's table and relays the answer (plain gRPC clients, unisocket clients, smart clients
+  // with a stale table). False when it cannot: the call was forwarded once already, or no other
+  // member owns the partition.
+  bool Forward(const MethodDescriptor& method, grpc::CallbackServerContext* ctx,
+               grpc::ServerUnaryReactor* reactor, const google::protobuf::Message& request,
+               int partition, grpc::ByteBuffer* response);
   // Inside the partition: the instance's container there, created on first use; null for
   // stateless services.
   Container* ContainerOf(const HostedService& hosted, int partition);

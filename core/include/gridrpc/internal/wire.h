@@ -20,6 +20,12 @@ inline constexpr std::string_view kMetaArgumentPrefix = "gridrpc-meta-";
 // Request metadata: the lookup name of the service instance to run the call on. Absent: the
 // contract's lookup name (by default the full service name).
 inline constexpr char kLookupNameKey[] = "gridrpc-lookup-name";
+// Request metadata on a call one member forwards to another; the receiver never forwards it
+// again (a member with a stale table must not bounce calls around).
+inline constexpr char kForwardedKey[] = "gridrpc-forwarded";
+// Trailing metadata on an answer a member forwarded: its table version, newer than the
+// caller's, or the caller would have sent the call to the owner. Smart clients reload.
+inline constexpr char kTableVersionKey[] = "gridrpc-table-version";
 // Trailing metadata on a call the member refused because it does not own the partition
 // (status UNAVAILABLE): the member's table version. The call did not run; retrying is safe.
 inline constexpr char kWrongOwnerKey[] = "gridrpc-wrong-owner";
