@@ -7,6 +7,7 @@
 #include <grpcpp/security/credentials.h>
 
 #include <cstdio>
+#include <latch>
 
 #include "absl/strings/str_cat.h"
 #include "gridrpc/cluster.grpc.pb.h"
@@ -332,6 +333,43 @@ grpc::ServerUnaryReactor* Member::HandleReplicaSequences(grpc::CallbackServerCon
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
+}
+
+void Member::BeginMigration(int partition) {
+  executor_.Execute(partition, [this, partition] { partitions_[partition].migrating = true; });
+}
+
+absl::Status Member::ApplyReplica(int partition, const v1::SyncResponse& data) {
+  if (partition < 0 || partition >= options_.partition_count) {
+    return absl::InvalidArgumentError(absl::StrCat("partition ", partition, " out of range"));
+  }
+  absl::Status result;
+  std::latch applied(1);
+  executor_.Execute(partition, [&] {
+    PartitionState& state = partitions_[partition];
+    for (const v1::ContainerData& container_data : data.containers()) {
+      const HostedService* hosted = FindInstance(container_data.lookup_name());
+      Container* container = hosted == nullptr ? nullptr : ContainerOf(*hosted, partition);
+      if (container == nullptr) {
+        result = absl::NotFoundError(absl::StrCat("member ", id(), " hosts no partitioned '",
+                                                  container_data.lookup_name(), "'"));
+      } else if (result.ok()) {
+        result = container->ApplyMigrationData(container_data.data());
+      }
+    }
+    if (result.ok()) {
+      state.sequence = data.sequence();
+    } else {  // roll back: a half-applied replica must not serve
+      for (auto& container : state.containers) {
+        if (container != nullptr) container->Clear();
+      }
+      state.sequence = 0;
+    }
+    Publish(partition);
+    applied.count_down();
+  });
+  applied.wait();
+  return result;
 }
 
 }  // namespace gridrpc

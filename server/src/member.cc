@@ -310,6 +310,14 @@ absl::Status Member::InstallPartitionTable(std::shared_ptr<const PartitionTable>
       PartitionState& state = partitions_[p];
       state.replica_index = table->ReplicaIndex(p, self);
       state.table_version = table->version();
+      state.migrating = false;
+      if (state.replica_index < 0) {
+        // The table committed without this member: drop the replica (a migration source).
+        for (auto& container : state.containers) {
+          if (container != nullptr) container->Clear();
+        }
+        state.sequence = 0;
+      }
       if (state.replica_index <= 0) {
         // No longer a backup: what waited for a missing predecessor will never be applied
         // here. Those operations were not acknowledged to anyone.
@@ -402,6 +410,10 @@ absl::StatusOr<const Member::HostedService*> Member::Resolve(const ServiceType& 
 
 absl::Status Member::CheckOwner(int partition) const {
   const PartitionState& state = partitions_[partition];
+  if (state.migrating) {
+    return absl::UnavailableError(
+        absl::StrCat("partition ", partition, " is migrating away from member ", id()));
+  }
   if (state.replica_index == 0) return absl::OkStatus();
   if (state.table_version == 0) {
     return absl::UnavailableError(absl::StrCat("member ", id(), " has no partition table yet"));

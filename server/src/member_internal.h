@@ -59,6 +59,8 @@ struct Member::PartitionState {
   // Backups received ahead of sequence + 1, by sequence.
   std::map<int64_t, PendingBackup> pending;
   bool resync_scheduled = false;
+  // Being copied to a new owner: calls are refused (retryable) until the new table commits.
+  bool migrating = false;
 };
 
 // Stubs to other members, one channel per address, made on first use. Thread-safe; stubs live

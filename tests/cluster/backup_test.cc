@@ -72,14 +72,13 @@ TEST_F(BackupTest, CrashedPrimarysBackupServesEveryAcknowledgedWrite) {
   Member& primary = ReplicaOf("c0", 0);
   int index = 0;
   while (&cluster_->member(index) != &primary) ++index;
-  absl::StatusOr<std::shared_ptr<const PartitionTable>> table = cluster_->Crash(index);
-  ASSERT_TRUE(table.ok()) << table.status();
-  EXPECT_EQ((*table)->member_count(), 2);
+  ASSERT_TRUE(cluster_->Crash(index).ok());
+  EXPECT_EQ(cluster_->partition_table()->member_count(), 2);
 
   // The client still routes by the old table: Get is read-only, so it retries until it has
   // the new one and reaches the promoted backup.
   for (int k = 0; k < 10; ++k) EXPECT_EQ(CounterValue("c" + std::to_string(k)), 20) << k;
-  EXPECT_EQ(client_->partition_table()->version(), 2);
+  EXPECT_GE(client_->partition_table()->version(), 2);
   // Writes go on, now to the new primaries.
   absl::StatusOr<examples::IncResponse> after = counter_->Inc(Inc("c0", 1));
   ASSERT_TRUE(after.ok()) << after.status();

@@ -68,7 +68,7 @@ TEST_F(LifetimeTest, RetriedCallIsReleased) {
       });
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_EQ(response.value(), 1);
-  EXPECT_EQ(client_->partition_table()->version(), 2);  // it did retry
+  EXPECT_GE(client_->partition_table()->version(), 2);  // it did retry
   EXPECT_TRUE(Released(handle));
 }
 

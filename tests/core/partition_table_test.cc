@@ -84,3 +84,57 @@ TEST(PartitionTableTest, FromProtoRejectsInconsistentTables) {
 
 }  // namespace
 }  // namespace gridrpc
+
+namespace gridrpc {
+namespace {
+
+// Replicas of index `r` per member.
+std::vector<int> Loads(const PartitionTable& table, int r) {
+  std::vector<int> load(table.member_count());
+  for (int p = 0; p < table.partition_count(); ++p) ++load[table.proto().partitions(p).members(r)];
+  return load;
+}
+
+int Moves(const PartitionTable& before, const PartitionTable& after) {
+  int moves = 0;
+  for (int p = 0; p < after.partition_count(); ++p) {
+    for (int m : after.proto().partitions(p).members()) {
+      const int old = before.MemberIndex(after.member(m).id());
+      moves += old < 0 || before.ReplicaIndex(p, old) < 0;  // a copy is needed
+    }
+  }
+  return moves;
+}
+
+TEST(RebalanceTest, JoinsSpreadEvenlyAndMoveLittle) {
+  PartitionTable table = PartitionTable::Plan("dev", 1, Members(3), 271, 1);
+  for (int n = 4; n <= 6; ++n) {
+    PartitionTable next = PartitionTable::Rebalance(table, Members(n), 1, table.version() + 1);
+    for (int r = 0; r < 2; ++r) {
+      for (int load : Loads(next, r)) EXPECT_LE(std::abs(load - 271 / n), 1) << n << " " << r;
+    }
+    for (int p = 0; p < 271; ++p) {
+      EXPECT_NE(next.proto().partitions(p).members(0), next.proto().partitions(p).members(1));
+    }
+    // The newcomer's share of both replica indexes must be copied (about 2 * 271 / n); the
+    // planner may add a few swaps to keep the spread even, but stays within 1.5x of that.
+    EXPECT_GE(Moves(table, next), 2 * (271 / n));
+    EXPECT_LE(Moves(table, next), 3 * (271 / n + 1)) << n;
+    table = next;
+  }
+}
+
+TEST(RebalanceTest, LeavesPromoteBackupsBeforeCopying) {
+  PartitionTable table = PartitionTable::Plan("dev", 1, Members(4), 271, 1);
+  std::vector<v1::MemberInfo> staying = Members(4);
+  staying.erase(staying.begin() + 2);
+  PartitionTable next = PartitionTable::Rebalance(table, staying, 1, 2);
+  EXPECT_EQ(next.member_count(), 3);
+  for (int r = 0; r < 2; ++r) {
+    for (int load : Loads(next, r)) EXPECT_LE(std::abs(load - 271 / 3), 1);
+  }
+  EXPECT_EQ(next.MemberIndex("m2"), -1);
+}
+
+}  // namespace
+}  // namespace gridrpc

@@ -29,6 +29,13 @@ class PartitionTable {
                              std::vector<v1::MemberInfo> members, int partition_count,
                              int backup_count);
 
+  // A table for `members` that keeps as much of `current` as an even spread allows: replicas
+  // stay where they are unless their member left or holds more than its share; a partition
+  // whose primary left promotes a backup when it can. Few moves, even spread.
+  static PartitionTable Rebalance(const PartitionTable& current,
+                                  std::vector<v1::MemberInfo> members, int backup_count,
+                                  int64_t version);
+
   // The table after `member_id` crashed: it leaves every replica list, so the next replica of
   // each partition it was primary of (its first backup) is promoted. Replica counts shrink
   // until migration restores them.

@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "gridrpc/member.h"
+#include "gridrpc/migration.h"
 
 namespace gridrpc {
 
@@ -54,16 +55,42 @@ class EmbeddedCluster {
 
   void Shutdown();
 
-  // Crashes member `index` (Member::Terminate) and installs, on the members left, the table
-  // that promotes its backups. Returns that table. The crashed member stays in member(index)
-  // but serves nothing.
-  absl::StatusOr<std::shared_ptr<const PartitionTable>> Crash(int index);
+  // Membership changes. Each plans a new table (even spread, few moves), migrates the replicas
+  // that move (the partition's primary serializes it, the destination applies it, the table
+  // commits, sources clear), reporting to the migration listeners. Calls for a migrating
+  // partition are refused as retryable and retried by smart clients; other partitions serve on.
+  //
+  // Starts one more member (same services and options) and moves its share to it. Returns its
+  // index.
+  absl::StatusOr<int> AddMember();
+  // Hands member `index`'s replicas over, then shuts it down gracefully.
+  absl::Status RemoveMember(int index);
+  // Crashes member `index` (Member::Terminate): its backups are promoted at once, then the
+  // backup count is restored by migration. The crashed member stays in member(index) but
+  // serves nothing.
+  absl::Status Crash(int index);
+
+  void AddMigrationListener(std::shared_ptr<MigrationListener> listener);
 
  private:
-  EmbeddedCluster() = default;
+  EmbeddedCluster(EmbeddedClusterOptions options, ServiceInstaller install)
+      : options_(std::move(options)), install_(std::move(install)) {}
 
+  absl::StatusOr<std::unique_ptr<Member>> StartMember();
+  // Plans the table for `members` and migrates to it.
+  absl::Status Rebalance(const std::vector<Member*>& members);
+  // Moves replicas from table_ to `next`, then commits it.
+  absl::Status Migrate(std::shared_ptr<const PartitionTable> next);
+  // Installs `table` on every member it lists.
+  absl::Status Commit(std::shared_ptr<const PartitionTable> table);
+  std::vector<Member*> LiveMembers();
+
+  const EmbeddedClusterOptions options_;
+  const ServiceInstaller install_;
   std::vector<std::unique_ptr<Member>> members_;
+  std::vector<bool> live_;
   std::shared_ptr<const PartitionTable> table_;
+  std::vector<std::shared_ptr<MigrationListener>> listeners_;
 };
 
 // The table of a member alone in its cluster: it owns every partition. For standalone members.

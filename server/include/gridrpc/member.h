@@ -91,6 +91,14 @@ class Member {
   // containers are cleared in order with that partition's calls.
   void Reset();
 
+  // Migration, for the coordinator (the embedded cluster; etcd later). Freezes the partition on
+  // this member, its primary: calls for it are refused as retryable until the next table.
+  void BeginMigration(int partition);
+  // Replaces this member's replica of `partition` with `data` (what Cluster/Sync returned from
+  // the primary). Blocks the calling thread until applied: never call it from a partition
+  // operation. On error the replica is cleared.
+  absl::Status ApplyReplica(int partition, const v1::SyncResponse& data);
+
   // Stops accepting calls, lets calls in flight finish (up to `grace`), then shuts services down.
   void Shutdown(absl::Duration grace = absl::Seconds(5));
   // Stops at once, as a crash would: calls in flight are cut off, services are told

@@ -1,0 +1,176 @@
+// Membership changes in the embedded cluster: joins, graceful leaves and crashes move replicas
+// without losing a value, and migration listeners see every replica migration in order.
+#include <atomic>
+#include <thread>
+
+#include "cluster/cluster_fixture.h"
+#include "test_util.h"
+
+namespace gridrpc::testing {
+namespace {
+
+// Records the events of every migration process, checking their order as they come.
+class RecordingListener final : public MigrationListener {
+ public:
+  struct Process {
+    MigrationState started, finished;
+    std::vector<ReplicaMigrationEvent> completed, failed;
+    bool open = true;
+  };
+
+  void MigrationStarted(const MigrationState& state) override {
+    absl::MutexLock lock(&mu_);
+    processes_.push_back({.started = state});
+  }
+  void MigrationFinished(const MigrationState& state) override {
+    absl::MutexLock lock(&mu_);
+    EXPECT_TRUE(!processes_.empty() && processes_.back().open) << "finished without start";
+    processes_.back().finished = state;
+    processes_.back().open = false;
+  }
+  void ReplicaMigrationCompleted(const ReplicaMigrationEvent& event) override {
+    absl::MutexLock lock(&mu_);
+    EXPECT_TRUE(!processes_.empty() && processes_.back().open) << "event outside a process";
+    processes_.back().completed.push_back(event);
+  }
+  void ReplicaMigrationFailed(const ReplicaMigrationEvent& event) override {
+    absl::MutexLock lock(&mu_);
+    processes_.back().failed.push_back(event);
+  }
+
+  std::vector<Process> processes() const {
+    absl::MutexLock lock(&mu_);
+    return processes_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<Process> processes_ ABSL_GUARDED_BY(mu_);
+};
+
+class MigrationTest : public ClusterTest {
+ protected:
+  void SetUp() override {
+    ClusterTest::SetUp();
+    listener_ = std::make_shared<RecordingListener>();
+    cluster_->AddMigrationListener(listener_);
+    for (int k = 0; k < kCounters; ++k) {
+      ASSERT_TRUE(counter_->Inc(Inc(Name(k), k + 1)).ok());
+    }
+  }
+
+  static std::string Name(int k) { return "counter-" + std::to_string(k); }
+
+  void ExpectEveryCounterKept() {
+    for (int k = 0; k < kCounters; ++k) EXPECT_EQ(CounterValue(Name(k)), k + 1) << Name(k);
+  }
+
+  // Every partition has `replicas` replicas on distinct live members, and they agree.
+  void ExpectReplicasInSync(int replicas) {
+    const auto table = cluster_->partition_table();
+    for (int p = 0; p < table->partition_count(); ++p) {
+      const auto& members = table->proto().partitions(p).members();
+      ASSERT_EQ(members.size(), replicas) << "partition " << p;
+      int64_t primary_sequence = -1;
+      for (int r = 0; r < members.size(); ++r) {
+        const Member::ReplicaState state =
+            cluster_->FindMember(table->member(members[r]).id())->replica_state(p);
+        EXPECT_EQ(state.replica_index, r) << "partition " << p;
+        if (r == 0) primary_sequence = state.sequence;
+        EXPECT_EQ(state.sequence, primary_sequence) << "partition " << p << " replica " << r;
+      }
+    }
+  }
+
+  static void ExpectWellFormed(const RecordingListener::Process& process) {
+    EXPECT_FALSE(process.open);
+    EXPECT_TRUE(process.failed.empty());
+    EXPECT_EQ(process.started.planned, static_cast<int>(process.completed.size()));
+    EXPECT_EQ(process.finished.completed, process.started.planned);
+    EXPECT_EQ(process.finished.remaining, 0);
+    int completed = 0;
+    for (const ReplicaMigrationEvent& e : process.completed) {
+      EXPECT_TRUE(e.success);
+      EXPECT_FALSE(e.destination.empty());
+      EXPECT_NE(e.source, e.destination);
+      EXPECT_EQ(e.state.completed, ++completed);  // progress counts up event by event
+      EXPECT_EQ(e.state.remaining, process.started.planned - completed);
+    }
+  }
+
+  static constexpr int kCounters = 60;
+  std::shared_ptr<RecordingListener> listener_;
+};
+
+TEST_F(MigrationTest, ThreeMembersJoinAndEveryCounterKeepsItsValueAndSomeMove) {
+  std::map<std::string, std::string> owner_before;
+  for (int k = 0; k < kCounters; ++k) owner_before[Name(k)] = OwnerOf(Name(k)).id();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(cluster_->AddMember().ok());
+
+  EXPECT_EQ(cluster_->partition_table()->member_count(), 6);
+  ExpectEveryCounterKept();
+  ExpectReplicasInSync(2);
+  int moved = 0;
+  for (int k = 0; k < kCounters; ++k) moved += OwnerOf(Name(k)).id() != owner_before[Name(k)];
+  EXPECT_GT(moved, kCounters / 4);  // half the partitions move to the newcomers
+
+  const auto processes = listener_->processes();
+  ASSERT_EQ(processes.size(), 3u);
+  for (const auto& process : processes) {
+    ExpectWellFormed(process);
+    EXPECT_GT(process.started.planned, 0);
+    std::set<int> replica_indexes;
+    for (const auto& e : process.completed) replica_indexes.insert(e.replica_index);
+    EXPECT_EQ(replica_indexes, (std::set<int>{0, 1}));  // primaries and backups alike
+  }
+}
+
+TEST_F(MigrationTest, GracefulLeaveHandsEveryReplicaOver) {
+  const std::string leaving = cluster_->member(1).id();
+  ASSERT_TRUE(cluster_->RemoveMember(1).ok());
+  EXPECT_EQ(cluster_->partition_table()->MemberIndex(leaving), -1);
+  ExpectEveryCounterKept();
+  ExpectReplicasInSync(2);
+  const auto processes = listener_->processes();
+  ASSERT_EQ(processes.size(), 1u);
+  ExpectWellFormed(processes[0]);
+  for (const auto& e : processes[0].completed) EXPECT_NE(e.destination, leaving);
+}
+
+TEST_F(MigrationTest, CrashPromotesBackupsThenRestoresTheBackupCount) {
+  const std::string crashed = cluster_->member(2).id();
+  ASSERT_TRUE(cluster_->Crash(2).ok());
+  ExpectEveryCounterKept();
+  ExpectReplicasInSync(2);
+  const auto processes = listener_->processes();
+  ASSERT_EQ(processes.size(), 2u);  // promotion, then the restored backups
+  for (const auto& process : processes) ExpectWellFormed(process);
+  EXPECT_GT(processes[0].started.planned, 0);
+  for (const auto& e : processes[0].completed) {
+    EXPECT_EQ(e.replica_index, 0);
+    EXPECT_EQ(e.source, crashed);
+  }
+  for (const auto& e : processes[1].completed) EXPECT_NE(e.destination, crashed);
+}
+
+TEST_F(MigrationTest, WritesDuringAJoinAreNeitherLostNorDoubled) {
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> acknowledged{0};
+  std::thread writer([&] {
+    auto counter = ProxyBuilder<examples::Counter>(*client_).Build();
+    for (int i = 0; i < 20000 && !stop.load(); ++i) {
+      if (counter->Inc(Inc("busy-" + std::to_string(i % 20), 1)).ok()) ++acknowledged;
+    }
+  });
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(cluster_->AddMember().ok());
+  stop = true;
+  writer.join();
+  int64_t total = 0;
+  for (int k = 0; k < 20; ++k) total += CounterValue("busy-" + std::to_string(k));
+  EXPECT_EQ(total, acknowledged.load());
+  EXPECT_GT(acknowledged.load(), 0);
+  ExpectReplicasInSync(2);
+}
+
+}  // namespace
+}  // namespace gridrpc::testing
