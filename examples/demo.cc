@@ -7,17 +7,56 @@
 // 3. SimpleService: a call with no routing key (random partition), async, and a one-way call.
 // 4. The XAP SearchService broadcast: documents indexed by id, searched on every partition,
 //    merged by the contract's reducer, then cut short by the seed's reducer and filter.
+// 5. Partitions that survive: a member joins and counters move with their values; a member
+//    crashes and its backups take over; a migration listener reports as it goes.
 #include <cstdio>
 
 #include "example_services.h"
 #include "gridrpc/client.h"
 #include "gridrpc/client_aspects.h"
 #include "gridrpc/embedded_cluster.h"
+#include "gridrpc/migration.h"
 #include "gridrpc/partitioning.h"
 #include "gridrpc/proxy.h"
 #include "search_reducer.h"
 
 namespace {
+
+// Prints each migration process and a few of its replica migrations.
+class MigrationPrinter final : public gridrpc::MigrationListener {
+ public:
+  void MigrationStarted(const gridrpc::MigrationState& state) override {
+    shown_ = 0;
+    std::printf("  [migration listener] started: %d replica migrations planned\n", state.planned);
+  }
+  void ReplicaMigrationCompleted(const gridrpc::ReplicaMigrationEvent& e) override {
+    if (shown_++ < 3) {
+      std::printf(
+          "  [migration listener] partition %d replica %d: %s -> %s in %lld us "
+          "(%d of %d)\n",
+          e.partition, e.replica_index, e.source.c_str(), e.destination.c_str(),
+          static_cast<long long>(absl::ToInt64Microseconds(e.elapsed)), e.state.completed,
+          e.state.planned);
+    }
+  }
+  void ReplicaMigrationFailed(const gridrpc::ReplicaMigrationEvent& e) override {
+    std::printf("  [migration listener] partition %d replica %d FAILED\n", e.partition,
+                e.replica_index);
+  }
+  void MigrationFinished(const gridrpc::MigrationState& state) override {
+    std::printf("  [migration listener] finished: %d of %d done, %lld us copying in all\n",
+                state.completed, state.planned,
+                static_cast<long long>(absl::ToInt64Microseconds(state.total_elapsed)));
+  }
+
+ private:
+  int shown_ = 0;
+};
+
+std::string OwnerOf(const gridrpc::PartitionTable& table, const std::string& key) {
+  const int p = gridrpc::PartitionOf(gridrpc::KeyHash(key), table.partition_count());
+  return table.member(table.Owner(p)).address();
+}
 
 absl::Status Run() {
   std::printf("Starting an embedded cluster of 2 members...\n");
@@ -125,6 +164,51 @@ absl::Status Run() {
       "SearchFor(grid, enough_results=2) with the seed's reducer and filter: %d hits, "
       "the broadcast stopped there\n",
       some->results_size());
+
+  std::printf("\n== Partitions that survive: join, crash, migration listener ==\n");
+  auto quiet = gridrpc::EmbeddedCluster::Start({.members = 2}, examples::AddExampleServices);
+  if (!quiet.ok()) return quiet.status();  // a cluster without the execution log, for clarity
+  (*quiet)->AddMigrationListener(std::make_shared<MigrationPrinter>());
+  absl::StatusOr<std::unique_ptr<gridrpc::Client>> watcher =
+      gridrpc::Client::Create({.members = {(*quiet)->member(0).address()}});
+  if (!watcher.ok()) return watcher.status();
+  auto counters = gridrpc::ProxyBuilder<examples::Counter>(**watcher).Build();
+  auto show = [&](const char* when) -> absl::Status {
+    std::printf("%s\n", when);
+    const auto table = (*quiet)->partition_table();
+    for (int k = 0; k < 4; ++k) {
+      examples::GetRequest get;
+      get.set_name(std::to_string(k) + "counter");
+      absl::StatusOr<examples::GetResponse> value = counters->Get(get);
+      if (!value.ok()) return value.status();
+      std::printf("  %s = %lld on %s\n", get.name().c_str(), static_cast<long long>(value->value()),
+                  OwnerOf(*table, get.name()).c_str());
+    }
+    return absl::OkStatus();
+  };
+  for (int k = 0; k < 4; ++k) {
+    examples::IncRequest inc;
+    inc.set_name(std::to_string(k) + "counter");
+    inc.set_amount(10 * (k + 1));
+    if (absl::StatusOr<examples::IncResponse> r = counters->Inc(inc); !r.ok()) return r.status();
+  }
+  if (absl::Status s = show("Four counters on 2 members (each with 1 sync backup):"); !s.ok()) {
+    return s;
+  }
+  std::printf("A third member joins:\n");
+  absl::StatusOr<int> joined = (*quiet)->AddMember();
+  if (!joined.ok()) return joined.status();
+  if (absl::Status s = show("After the join, the same values, wherever their partitions went:");
+      !s.ok()) {
+    return s;
+  }
+  std::printf("Member %s crashes (no handover):\n", (*quiet)->member(0).address().c_str());
+  if (absl::Status s = (*quiet)->Crash(0); !s.ok()) return s;
+  if (absl::Status s = show("After the crash, every acknowledged increment is still there:");
+      !s.ok()) {
+    return s;
+  }
+  (*quiet)->Shutdown();
 
   std::printf("\nShutting the cluster down.\n");
   (*cluster)->Shutdown();
