@@ -34,9 +34,14 @@ void CachingAspect::Intercept(Interception& call) {
     call.Proceed();
     return;
   }
+  // Meta arguments are part of the key: an answer given to one caller's credentials must not
+  // be served to another's.
   std::string key =
       absl::StrCat(internal::AsAbsl(invocation.lookup_name), "\n", invocation.method.path, "\n",
                    invocation.request.SerializeAsString());
+  for (const auto& [name, value] : invocation.meta_arguments) {
+    absl::StrAppend(&key, "\n", name, "=", value);
+  }
   bool hit = false;
   {
     internal::MutexLock lock(&mu_);

@@ -53,8 +53,6 @@ void Member::Replicate(int partition, const HostedService& hosted, const MethodD
                        const google::protobuf::Message& request, std::optional<std::string> payload,
                        absl::AnyInvocable<void() &&> on_synced) {
   PartitionState& state = partitions_[partition];
-  ++state.sequence;
-  Publish(partition);
   std::shared_ptr<const PartitionTable> table = partition_table();
   const auto& replicas = table->proto().partitions(partition).members();
   const int backups = replicas.size() - 1;
@@ -65,6 +63,9 @@ void Member::Replicate(int partition, const HostedService& hosted, const MethodD
     std::move(on_synced)();
     return;
   }
+  // Only replicated operations count: the sequence is what primary and backups must agree on.
+  ++state.sequence;
+  Publish(partition);
 
   auto backup = std::make_shared<v1::BackupRequest>();
   backup->set_partition(partition);

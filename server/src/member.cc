@@ -185,11 +185,11 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Create(MemberOptions options) {
 Member::Member(MemberOptions options, std::string id)
     : options_(std::move(options)),
       context_(std::move(id), options_.cluster_name, options_.partition_count),
-      executor_(options_.partition_count),
       partitions_(options_.partition_count),
       published_replica_index_(new std::atomic<int>[options_.partition_count]),
       published_sequence_(new std::atomic<int64_t>[options_.partition_count]),
-      peers_(std::make_unique<PeerStubs>()) {
+      peers_(std::make_unique<PeerStubs>()),
+      executor_(options_.partition_count) {
   for (int p = 0; p < options_.partition_count; ++p) {
     published_replica_index_[p] = -1;
     published_sequence_[p] = 0;
@@ -466,8 +466,17 @@ MetaArguments CopyMetaArguments(const grpc::CallbackServerContext& ctx) {
   return out;
 }
 
-constexpr char kCancelledBeforeRun[] =
-    "the call was cancelled or passed its deadline before it ran";
+// Why a call that waited for its partition should not run any more: cancelled, or past its
+// deadline (gRPC may not have noticed yet: its callback threads can all be busy).
+absl::Status GivenUp(const grpc::CallbackServerContext& ctx) {
+  if (ctx.IsCancelled()) return absl::CancelledError("the call was cancelled before it ran");
+  const auto deadline = ctx.deadline();
+  if (deadline != std::chrono::system_clock::time_point::max() &&
+      std::chrono::system_clock::now() >= deadline) {
+    return absl::DeadlineExceededError("the call passed its deadline before it ran");
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -497,14 +506,42 @@ grpc::ServerUnaryReactor* Member::Handle(const HostedMethod& hosted,
     reactor->Finish(internal::ToGrpcStatus(partition.status()));
     return reactor;
   }
-  executor_.Execute(*partition, [this, &method, hosted = *instance, ctx, reactor, p = *partition,
-                                 response, request = std::move(request)] {
+  const int p = *partition;
+  if (method.one_way && replica_state(p).replica_index == 0) {
+    // One-way, on the owner: answered now. gRPC sends a handler's answer only once the handler
+    // returns, so the method runs later, on a worker, in its partition's order. Its outcome
+    // stays here; it can no longer use the gRPC call, so its meta arguments are copied.
+    internal::SerializeResponse(*method.response_prototype, response).IgnoreError();
+    reactor->Finish(grpc::Status::OK);
+    executor_.ExecuteLater(p, [this, &method, hosted = *instance, p, meta = CopyMetaArguments(*ctx),
+                               request = std::move(request)] {
+      const bool backed_up = NeedsBackup(*hosted, method);
+      std::optional<std::string> payload;
+      grpc::ByteBuffer ignored;
+      absl::Status status = CheckOwner(p);  // the table may have moved on meanwhile
+      if (status.ok()) {
+        status = RunMethod(*hosted, method, nullptr, &meta, *request, p, &ignored,
+                           backed_up ? &payload : nullptr);
+      }
+      if (!status.ok()) {
+        one_way_failures_.fetch_add(1, std::memory_order_relaxed);
+        std::fprintf(stderr, "gridrpc: one-way %s on partition %d failed: %s\n", method.path, p,
+                     status.ToString().c_str());
+      } else if (backed_up) {
+        Replicate(p, *hosted, method, *request, std::move(payload), [] {});
+      }
+    });
+    return reactor;
+  }
+  executor_.Execute(p, [this, &method, hosted = *instance, ctx, reactor, p, response,
+                        request = std::move(request)] {
     // A call that waited behind others may have been given up on meanwhile: do not run it.
-    if (ctx->IsCancelled()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kCancelledBeforeRun));
+    if (absl::Status given_up = GivenUp(*ctx); !given_up.ok()) {
+      reactor->Finish(internal::ToGrpcStatus(given_up));
       return;
     }
     if (absl::Status owner = CheckOwner(p); !owner.ok()) {
+      // Includes one-way calls that reached a member not owning their partition.
       if (Forward(method, ctx, reactor, *request, p, response)) return;
       ctx->AddTrailingMetadata(internal::kWrongOwnerKey,
                                absl::StrCat(partitions_[p].table_version));
@@ -513,33 +550,15 @@ grpc::ServerUnaryReactor* Member::Handle(const HostedMethod& hosted,
     }
     const bool backed_up = NeedsBackup(*hosted, method);
     std::optional<std::string> payload;
-    if (!method.one_way) {
-      const absl::Status status = RunMethod(*hosted, method, ctx, nullptr, *request, p, response,
-                                            backed_up ? &payload : nullptr);
-      if (status.ok() && backed_up) {
-        // Answered once the sync backups have it: an acknowledged write survives the primary.
-        Replicate(p, *hosted, method, *request, std::move(payload),
-                  [reactor] { reactor->Finish(grpc::Status::OK); });
-        return;
-      }
-      reactor->Finish(internal::ToGrpcStatus(status));
+    const absl::Status status = RunMethod(*hosted, method, ctx, nullptr, *request, p, response,
+                                          backed_up ? &payload : nullptr);
+    if (status.ok() && backed_up) {
+      // Answered once the sync backups have it: an acknowledged write survives the primary.
+      Replicate(p, *hosted, method, *request, std::move(payload),
+                [reactor] { reactor->Finish(grpc::Status::OK); });
       return;
     }
-    // One-way: the caller hears as soon as the owner has the call; the method runs after the
-    // answer, so it can no longer use the gRPC call, and its outcome stays here.
-    const MetaArguments meta = CopyMetaArguments(*ctx);
-    internal::SerializeResponse(*method.response_prototype, response).IgnoreError();
-    reactor->Finish(grpc::Status::OK);
-    grpc::ByteBuffer ignored;
-    if (absl::Status s = RunMethod(*hosted, method, nullptr, &meta, *request, p, &ignored,
-                                   backed_up ? &payload : nullptr);
-        !s.ok()) {
-      one_way_failures_.fetch_add(1, std::memory_order_relaxed);
-      std::fprintf(stderr, "gridrpc: one-way %s on partition %d failed: %s\n", method.path, p,
-                   s.ToString().c_str());
-    } else if (backed_up) {
-      Replicate(p, *hosted, method, *request, std::move(payload), [] {});
-    }
+    reactor->Finish(internal::ToGrpcStatus(status));
   });
   return reactor;
 }
@@ -648,8 +667,8 @@ grpc::ServerUnaryReactor* Member::HandleBroadcast(grpc::CallbackServerContext* c
           absl::Status status;
           std::optional<std::string> payload;
           const bool backed_up = NeedsBackup(*hosted, method);
-          if (ctx->IsCancelled()) {
-            status = absl::CancelledError(kCancelledBeforeRun);  // a filter broke off the broadcast
+          if (status = GivenUp(*ctx); !status.ok()) {
+            // A filter broke off the broadcast, or its deadline passed.
           } else if (status = CheckOwner(p); !status.ok()) {
             result->set_wrong_owner(true);
           } else {

@@ -199,7 +199,6 @@ class Member {
 
   const MemberOptions options_;
   MemberContext context_;
-  internal::PartitionExecutor executor_;
   // Indexed by partition; each entry is touched only by operations of its partition.
   std::vector<PartitionState> partitions_;
 
@@ -228,6 +227,8 @@ class Member {
   std::unique_ptr<std::atomic<int64_t>[]> published_sequence_;
 
   std::unique_ptr<PeerStubs> peers_;  // control-plane stubs to other members, by address
+  // Last: destroyed first, so its workers stop before the state their operations touch.
+  internal::PartitionExecutor executor_;
 };
 
 }  // namespace gridrpc

@@ -1,21 +1,28 @@
 // Runs operations so that those of one partition never overlap and keep their arrival order.
 //
-// An operation runs inline on the calling thread when its partition is idle; when another
-// thread holds the partition, it is queued and that thread runs it next. There is no thread
+// Execute() runs an operation inline on the calling thread when its partition is idle; when
+// another thread holds the partition, the operation is queued behind it. There is no thread
 // hand-off in the common case (measured in ../shared/PLATFORM.md: a hand-off to partition
 // threads costs ~20% of throughput on these machines), and no thread ever blocks waiting for a
 // partition: a caller either runs or leaves its operation behind.
 //
-// The price: a thread that holds a busy partition keeps draining its queue, so one hot
-// partition can hold one gRPC thread for as long as work keeps arriving for it.
+// What queued up while an operation ran is drained by a worker thread, not by the caller: the
+// caller is usually a gRPC handler, and gRPC sends the handler's answer only when it returns,
+// so draining there would hold that answer back behind other callers' work. ExecuteLater()
+// never runs inline, for work that must not hold up the caller at all (one-way calls).
 //
-// Thread-safe.
+// Thread-safe. The workers are joined by the destructor; operations still queued then are
+// dropped, so stop feeding it first.
 #ifndef GRIDRPC_INTERNAL_PARTITION_EXECUTOR_H_
 #define GRIDRPC_INTERNAL_PARTITION_EXECUTOR_H_
 
+#include <condition_variable>
 #include <deque>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "gridrpc/internal/mutex.h"
@@ -26,13 +33,24 @@ class PartitionExecutor {
  public:
   using Operation = absl::AnyInvocable<void() &&>;
 
-  explicit PartitionExecutor(int partition_count)
-      : partition_count_(partition_count), slots_(new Slot[partition_count]) {}
+  explicit PartitionExecutor(int partition_count, int workers = 2)
+      : partition_count_(partition_count), slots_(new Slot[partition_count]) {
+    for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { Work(); });
+  }
+
+  ~PartitionExecutor() {
+    {
+      std::lock_guard<std::mutex> lock(ready_mu_);
+      stopping_ = true;
+    }
+    ready_cv_.notify_all();
+    for (std::thread& worker : workers_) worker.join();
+  }
 
   int partition_count() const { return partition_count_; }
 
   // Runs `op` for `partition` (in range): now, on this thread, if the partition is idle, or
-  // later on the thread holding it. Operations of a partition run in the order of these calls.
+  // later on a worker. Operations of a partition run in the order of these calls.
   template <typename F>
   void Execute(int partition, F&& op) {
     Slot& slot = slots_[partition];
@@ -45,7 +63,19 @@ class PartitionExecutor {
       slot.busy = true;
     }
     std::forward<F>(op)();
-    Drain(slot);
+    Release(slot);
+  }
+
+  // Like Execute, but never on the calling thread.
+  void ExecuteLater(int partition, Operation op) {
+    Slot& slot = slots_[partition];
+    {
+      MutexLock lock(&slot.mu);
+      slot.queue.push_back(std::move(op));
+      if (slot.busy) return;
+      slot.busy = true;
+    }
+    Schedule(slot);
   }
 
  private:
@@ -55,7 +85,19 @@ class PartitionExecutor {
     std::deque<Operation> queue ABSL_GUARDED_BY(mu);
   };
 
-  // Runs what queued up behind the holder, then releases the partition.
+  // After the holder's operation: frees the partition, or leaves what queued to a worker.
+  void Release(Slot& slot) {
+    {
+      MutexLock lock(&slot.mu);
+      if (slot.queue.empty()) {
+        slot.busy = false;
+        return;
+      }
+    }
+    Schedule(slot);
+  }
+
+  // Runs what is queued, in order, then frees the partition. On a worker.
   static void Drain(Slot& slot) {
     for (;;) {
       Operation next;
@@ -72,8 +114,36 @@ class PartitionExecutor {
     }
   }
 
+  void Schedule(Slot& slot) {
+    {
+      std::lock_guard<std::mutex> lock(ready_mu_);
+      ready_.push_back(&slot);
+    }
+    ready_cv_.notify_one();
+  }
+
+  void Work() {
+    for (;;) {
+      Slot* slot;
+      {
+        std::unique_lock<std::mutex> lock(ready_mu_);
+        ready_cv_.wait(lock, [this] { return stopping_ || !ready_.empty(); });
+        if (stopping_) return;
+        slot = ready_.front();
+        ready_.pop_front();
+      }
+      Drain(*slot);
+    }
+  }
+
   const int partition_count_;
   std::unique_ptr<Slot[]> slots_;
+  // Partitions whose queue a worker should drain; each is here at most once, as it stays busy.
+  std::mutex ready_mu_;
+  std::condition_variable ready_cv_;
+  std::deque<Slot*> ready_;  // guarded by ready_mu_
+  bool stopping_ = false;    // guarded by ready_mu_
+  std::vector<std::thread> workers_;
 };
 
 }  // namespace gridrpc::internal
