@@ -85,23 +85,25 @@ class EmptyExecutionAspect final : public gridrpc::ExecutionAspect {
   absl::Status Intercept(gridrpc::ServerInvocation& call) override { return call.Proceed(); }
 };
 
+// What both partitioned echoes do: echo, and count the key in the partition's state.
+bench::EchoResponse EchoAndCount(bench::EchoState& state, const bench::EchoRequest& req) {
+  bench::EchoResponse resp;
+  resp.set_payload(req.payload());
+  resp.set_count(++(*state.mutable_counts())[req.key()]);
+  return resp;
+}
+
 class UnreplicatedGridEcho final : public bench::UnreplicatedEcho::PartitionedService {
   absl::StatusOr<bench::EchoResponse> Echo(gridrpc::PartitionContext&, State& state,
                                            const bench::EchoRequest& req) override {
-    bench::EchoResponse resp;
-    resp.set_payload(req.payload());
-    resp.set_count(++(*state.mutable_counts())[req.key()]);
-    return resp;
+    return EchoAndCount(state, req);
   }
 };
 
 class GridEcho final : public bench::Echo::PartitionedService {
   absl::StatusOr<bench::EchoResponse> Echo(gridrpc::PartitionContext&, State& state,
                                            const bench::EchoRequest& req) override {
-    bench::EchoResponse resp;
-    resp.set_payload(req.payload());
-    resp.set_count(++(*state.mutable_counts())[req.key()]);
-    return resp;
+    return EchoAndCount(state, req);
   }
 };
 
@@ -162,7 +164,6 @@ double Median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  if (getenv("NODL")) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const int rounds = absl::GetFlag(FLAGS_rounds);
   const int in_flight = absl::GetFlag(FLAGS_in_flight);
   const absl::Duration duration = absl::Seconds(absl::GetFlag(FLAGS_seconds));
