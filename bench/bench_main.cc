@@ -19,6 +19,11 @@
 //                             without backups on the same 3 members (271 executions, results)
 //   sync_backup_vs_routed_p50 a write with one sync backup vs the same write without backups,
 //                             on the same 3 members, p50 of one at a time
+//   migration_mb_per_s        container state copied per second while a 4th member joins 3
+//                             (embedded cluster: in-process channels, ~3 MB of counters)
+//   embedded_failover_seconds from crashing a member of an embedded cluster (no failure
+//                             detection delay) to every partition taking writes again, backup
+//                             count restored; the multi-process failover_seconds needs etcd
 //   aspects3_overhead         extra time per call, as a fraction of a routed call, with three
 //                             empty client aspects and three empty execution aspects
 //                             (throughput, 64 in flight)
@@ -40,6 +45,8 @@
 #include "echo.gridrpc.h"
 #include "gridrpc/client.h"
 #include "gridrpc/embedded_cluster.h"
+#include "gridrpc/migration.h"
+#include "gridrpc/partitioning.h"
 #include "gridrpc/proxy.h"
 #include "raw_echo.grpc.pb.h"
 
@@ -153,6 +160,74 @@ double P50Micros(const StartCall& start, int calls) {
   }
   std::nth_element(micros.begin(), micros.begin() + micros.size() / 2, micros.end());
   return micros[micros.size() / 2];
+}
+
+// Adds up what migrations copy and how long the process took.
+class MigrationMeter final : public gridrpc::MigrationListener {
+ public:
+  void MigrationStarted(const gridrpc::MigrationState&) override { start_ = absl::Now(); }
+  void ReplicaMigrationCompleted(const gridrpc::ReplicaMigrationEvent& e) override {
+    bytes_ += e.bytes;
+  }
+  void MigrationFinished(const gridrpc::MigrationState&) override {
+    elapsed_ += absl::Now() - start_;
+  }
+  double mb_per_s() const { return bytes_ / 1e6 / absl::ToDoubleSeconds(elapsed_); }
+
+ private:
+  absl::Time start_;
+  absl::Duration elapsed_;
+  int64_t bytes_ = 0;
+};
+
+// One trial: 3 members full of counters, a 4th joins (migration throughput), then one crashes
+// (time until every partition takes writes). Returns {MB/s, failover seconds}.
+std::pair<double, double> MembershipTrial(const bench::EchoRequest& request) {
+  auto cluster = gridrpc::EmbeddedCluster::Start({.members = 3}, [](gridrpc::Member& m) {
+                   return m.AddService(std::make_unique<GridEcho>());
+                 }).value();
+  auto client = gridrpc::Client::Create({.members = cluster->addresses()}).value();
+  auto proxy = gridrpc::ProxyBuilder<bench::Echo>(*client).Build();
+  // ~40k keys of ~70 bytes: about 3 MB of state per replica set.
+  const std::string prefix(60, 'k');
+  std::vector<gridrpc::Future<bench::EchoResponse>> pending;
+  for (int i = 0; i < 40000; ++i) {
+    bench::EchoRequest put = request;
+    put.set_key(prefix + std::to_string(i));
+    pending.push_back(proxy->EchoAsync(put));
+    if (pending.size() == 64) {
+      for (auto& f : pending) std::move(f).Get().IgnoreError();
+      pending.clear();
+    }
+  }
+  for (auto& f : pending) std::move(f).Get().IgnoreError();
+  auto meter = std::make_shared<MigrationMeter>();
+  cluster->AddMigrationListener(meter);
+  cluster->AddMember().IgnoreError();
+
+  // A key per partition, to prove each one writable again.
+  std::vector<std::string> probes(gridrpc::kDefaultPartitionCount);
+  for (int i = 0, found = 0; found < gridrpc::kDefaultPartitionCount; ++i) {
+    const std::string key = "probe-" + std::to_string(i);
+    std::string& slot =
+        probes[gridrpc::PartitionOf(gridrpc::KeyHash(key), gridrpc::kDefaultPartitionCount)];
+    if (slot.empty()) {
+      slot = key;
+      ++found;
+    }
+  }
+  const absl::Time crash = absl::Now();
+  cluster->Crash(0).IgnoreError();
+  for (const std::string& key : probes) {
+    bench::EchoRequest put = request;
+    put.set_key(key);
+    gridrpc::CallOptions options;
+    options.timeout = absl::Seconds(30);
+    proxy->Echo(put, options).IgnoreError();  // retried by the client until writable
+  }
+  const double failover = absl::ToDoubleSeconds(absl::Now() - crash);
+  cluster->Shutdown();
+  return {meter->mb_per_s(), failover};
 }
 
 double Median(std::vector<double> v) {
@@ -307,6 +382,14 @@ int main(int argc, char** argv) {
     routed_p50.push_back(P50Micros(routed_call, 500));
   }
 
+  // Last: these build and tear down clusters of their own, which must not disturb the above.
+  std::vector<double> migration_mb_per_s, failover_seconds;
+  for (int trial = 0; trial < 3; ++trial) {
+    const auto [mb_per_s, failover] = MembershipTrial(request);
+    migration_mb_per_s.push_back(mb_per_s);
+    failover_seconds.push_back(failover);
+  }
+
   const std::map<std::string, double> results = {
       {"raw_grpc_calls_per_s", Median(raw_tput)},
       {"routed_calls_per_s", Median(routed_tput)},
@@ -319,6 +402,8 @@ int main(int argc, char** argv) {
       {"broadcast3_vs_routed_p50", Median(broadcast_ratio)},
       {"broadcast_271_partitions_p50_us", Median(partitions_p50)},
       {"sync_backup_vs_routed_p50", Median(backup_ratio)},
+      {"migration_mb_per_s", Median(migration_mb_per_s)},
+      {"embedded_failover_seconds", Median(failover_seconds)},
   };
   std::printf("gridrpc-bench: %d rounds, %d in flight, %d-byte payload, loopback\n", rounds,
               in_flight, absl::GetFlag(FLAGS_payload_bytes));

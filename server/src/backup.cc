@@ -102,8 +102,8 @@ void Member::Replicate(int partition, const HostedService& hosted, const MethodD
     const std::string& address = table->member(replicas[i]).address();
     peers_->Get(address).control->async()->Backup(
         &call->context, backup.get(), &call->response,
-        [this, call, backup, wait, is_sync, address](grpc::Status status) {
-          if (!status.ok()) {
+        [this, guard = guard_, call, backup, wait, is_sync, address](grpc::Status status) {
+          if (internal::LifeGuard::Scope alive = guard->Enter(); alive && !status.ok()) {
             backup_failures_.fetch_add(1, std::memory_order_relaxed);
             std::fprintf(stderr,
                          "gridrpc: backup of partition %d (sequence %lld) to %s failed: %s\n",
@@ -224,20 +224,24 @@ void Member::ApplyPendingBackups(int p) {
     state.resync_scheduled = true;
     const int64_t awaited = state.sequence + 1;
     auto* alarm = new grpc::Alarm();
-    alarm->Set(absl::ToChronoTime(absl::Now() + kGapGrace), [this, p, awaited, alarm](bool) {
-      executor_.Execute(p, [this, p, awaited] {
-        PartitionState& state = partitions_[p];
-        state.resync_scheduled = false;
-        if (state.pending.empty()) return;
-        if (state.sequence + 1 == awaited) {
-          Resync(p);  // still missing
-        } else {
-          ApplyPendingBackups(p);  // progress was made; watch the next gap, if any
-        }
-      });
-      // Safe inside its own callback: gRPC holds the alarm's state until the callback returns.
-      delete alarm;
-    });
+    alarm->Set(absl::ToChronoTime(absl::Now() + kGapGrace),
+               [this, guard = guard_, p, awaited, alarm](bool) {
+                 // Safe inside its own callback: gRPC holds the alarm's state until the callback
+                 // returns.
+                 delete alarm;
+                 internal::LifeGuard::Scope alive = guard->Enter();
+                 if (!alive) return;  // the member is gone
+                 executor_.Execute(p, [this, p, awaited] {
+                   PartitionState& state = partitions_[p];
+                   state.resync_scheduled = false;
+                   if (state.pending.empty()) return;
+                   if (state.sequence + 1 == awaited) {
+                     Resync(p);  // still missing
+                   } else {
+                     ApplyPendingBackups(p);  // progress was made; watch the next gap, if any
+                   }
+                 });
+               });
   }
 }
 
@@ -258,31 +262,34 @@ void Member::Resync(int p) {
   call->context.set_deadline(absl::ToChronoTime(absl::Now() + kBackupTimeout));
   peers_->Get(table->member(primary).address())
       .control->async()
-      ->Sync(&call->context, &call->request, &call->response, [this, p, call](grpc::Status status) {
-        executor_.Execute(p, [this, p, call, status] {
-          PartitionState& state = partitions_[p];
-          state.resync_scheduled = false;
-          if (!status.ok()) {
-            std::fprintf(stderr, "gridrpc: resync of partition %d failed: %s\n", p,
-                         status.error_message().c_str());
-            return;
-          }
-          if (call->response.sequence() > state.sequence) {
-            for (const v1::ContainerData& data : call->response.containers()) {
-              const HostedService* hosted = FindInstance(data.lookup_name());
-              Container* container = hosted == nullptr ? nullptr : ContainerOf(*hosted, p);
-              if (container == nullptr) continue;
-              if (absl::Status s = container->ApplyMigrationData(data.data()); !s.ok()) {
-                std::fprintf(stderr, "gridrpc: resync of partition %d: %s\n", p,
-                             s.ToString().c_str());
-                return;
-              }
-            }
-            state.sequence = call->response.sequence();
-          }
-          ApplyPendingBackups(p);  // what is now covered is acknowledged, the rest applied
-        });
-      });
+      ->Sync(&call->context, &call->request, &call->response,
+             [this, guard = guard_, p, call](grpc::Status status) {
+               internal::LifeGuard::Scope alive = guard->Enter();
+               if (!alive) return;  // the member is gone
+               executor_.Execute(p, [this, p, call, status] {
+                 PartitionState& state = partitions_[p];
+                 state.resync_scheduled = false;
+                 if (!status.ok()) {
+                   std::fprintf(stderr, "gridrpc: resync of partition %d failed: %s\n", p,
+                                status.error_message().c_str());
+                   return;
+                 }
+                 if (call->response.sequence() > state.sequence) {
+                   for (const v1::ContainerData& data : call->response.containers()) {
+                     const HostedService* hosted = FindInstance(data.lookup_name());
+                     Container* container = hosted == nullptr ? nullptr : ContainerOf(*hosted, p);
+                     if (container == nullptr) continue;
+                     if (absl::Status s = container->ApplyMigrationData(data.data()); !s.ok()) {
+                       std::fprintf(stderr, "gridrpc: resync of partition %d: %s\n", p,
+                                    s.ToString().c_str());
+                       return;
+                     }
+                   }
+                   state.sequence = call->response.sequence();
+                 }
+                 ApplyPendingBackups(p);  // what is now covered is acknowledged, the rest applied
+               });
+             });
 }
 
 grpc::ServerUnaryReactor* Member::HandleSync(grpc::CallbackServerContext* ctx,

@@ -202,6 +202,7 @@ absl::Status EmbeddedCluster::Migrate(std::shared_ptr<const PartitionTable> next
     std::vector<Move> failed;
     for (const Move& move : moves) {
       const absl::Time begin = absl::Now();
+      v1::SyncResponse data;
       absl::Status status = move.source == nullptr
                                 ? absl::UnavailableError("the partition has no primary to copy")
                                 : absl::OkStatus();
@@ -210,7 +211,6 @@ absl::Status EmbeddedCluster::Migrate(std::shared_ptr<const PartitionTable> next
         context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
         v1::SyncRequest request;
         request.set_partition(move.partition);
-        v1::SyncResponse data;
         status = internal::FromGrpcStatus(
             v1::Cluster::NewStub(move.source->InProcessChannel())->Sync(&context, request, &data));
         if (status.ok()) status = move.destination->ApplyReplica(move.partition, data);
@@ -220,7 +220,8 @@ absl::Status EmbeddedCluster::Migrate(std::shared_ptr<const PartitionTable> next
                                   .source = move.source == nullptr ? "" : move.source->id(),
                                   .destination = move.destination->id(),
                                   .success = status.ok(),
-                                  .elapsed = absl::Now() - begin};
+                                  .elapsed = absl::Now() - begin,
+                                  .bytes = static_cast<int64_t>(data.ByteSizeLong())};
       if (status.ok()) {
         ++state.completed;
         --state.remaining;

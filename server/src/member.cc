@@ -366,6 +366,7 @@ void Member::Stop(absl::Duration grace, bool terminate) {
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     server_->Wait();
   }
+  guard_->Close();  // from here on, late callbacks leave the member alone
   for (const auto& service : services_) service->Shutdown(terminate);
 }
 

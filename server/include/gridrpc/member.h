@@ -36,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "gridrpc/cluster.pb.h"
 #include "gridrpc/execution_aspect.h"
+#include "gridrpc/internal/life_guard.h"
 #include "gridrpc/internal/mutex.h"
 #include "gridrpc/internal/partition_executor.h"
 #include "gridrpc/partition_table.h"
@@ -227,6 +228,9 @@ class Member {
   std::unique_ptr<std::atomic<int64_t>[]> published_sequence_;
 
   std::unique_ptr<PeerStubs> peers_;  // control-plane stubs to other members, by address
+  // Asynchronous callbacks (backup answers, resync answers, gap alarms) may outlive the member:
+  // they enter this first, and Stop() closes it.
+  std::shared_ptr<internal::LifeGuard> guard_ = std::make_shared<internal::LifeGuard>();
   // Last: destroyed first, so its workers stop before the state their operations touch.
   internal::PartitionExecutor executor_;
 };

@@ -13,6 +13,7 @@
 #ifndef GRIDRPC_MIGRATION_H_
 #define GRIDRPC_MIGRATION_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/time/time.h"
@@ -35,6 +36,7 @@ struct ReplicaMigrationEvent {
   std::string destination;  // member id of the new owner
   bool success = false;
   absl::Duration elapsed;
+  int64_t bytes = 0;  // container data copied (0 for a promotion, which copies nothing)
   MigrationState state;  // after this migration
 };
 
