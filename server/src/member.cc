@@ -190,6 +190,7 @@ Member::Member(MemberOptions options, std::string id)
       published_sequence_(new std::atomic<int64_t>[options_.partition_count]),
       peers_(std::make_unique<PeerStubs>()),
       executor_(options_.partition_count) {
+  context_.member_ = this;
   for (int p = 0; p < options_.partition_count; ++p) {
     published_replica_index_[p] = -1;
     published_sequence_[p] = 0;
@@ -421,6 +422,38 @@ absl::Status Member::CheckOwner(int partition) const {
   }
   return absl::UnavailableError(absl::StrCat("partition ", partition, " is not owned by member ",
                                              id(), " (table version ", state.table_version, ")"));
+}
+
+std::shared_ptr<const std::vector<int>> MemberContext::PrimaryPartitions() const {
+  static const auto* const kNone =
+      new std::shared_ptr<const std::vector<int>>(std::make_shared<const std::vector<int>>());
+  internal::MutexLock lock(&member_->table_mu_);
+  return member_->owned_ != nullptr ? member_->owned_ : *kNone;
+}
+
+void MemberContext::RunOnPartition(int partition, const ServiceBase& service,
+                                   absl::AnyInvocable<void(Container* container) &&> fn) const {
+  member_->RunOnPartition(partition, service, std::move(fn));
+}
+
+void Member::RunOnPartition(int partition, const ServiceBase& service,
+                            absl::AnyInvocable<void(Container* container) &&> fn) {
+  const HostedService* hosted = nullptr;
+  for (const auto& h : hosted_) {
+    if (h->service == &service) {
+      hosted = h.get();
+      break;
+    }
+  }
+  if (partition < 0 || partition >= options_.partition_count || hosted == nullptr) {
+    std::move(fn)(nullptr);
+    return;
+  }
+  executor_.Execute(partition, [this, partition, hosted, fn = std::move(fn)]() mutable {
+    const PartitionState& state = partitions_[partition];
+    const bool primary = state.replica_index == 0 && !state.migrating;
+    std::move(fn)(primary ? ContainerOf(*hosted, partition) : nullptr);
+  });
 }
 
 Container* Member::ContainerOf(const HostedService& hosted, int partition) {

@@ -174,3 +174,61 @@ TEST_F(MigrationTest, WritesDuringAJoinAreNeitherLostNorDoubled) {
 
 }  // namespace
 }  // namespace gridrpc::testing
+
+namespace gridrpc::testing {
+namespace {
+
+// The seed's polling dispatcher needs, without internal APIs: which partitions are mine now,
+// and a look into my primary containers in order with their calls.
+TEST(LocalPartitionsTest, MembersSeeTheirOwnPrimariesAndTheirContainers) {
+  std::vector<const examples::CounterImpl*> services;  // by member
+  auto cluster = EmbeddedCluster::Start({.members = 2}, [&](Member& m) {
+                   auto counter = std::make_unique<examples::CounterImpl>();
+                   services.push_back(counter.get());
+                   return m.AddService(std::move(counter));
+                 }).value();
+  auto client = Client::Create({.members = cluster->addresses()}).value();
+  auto counter = ProxyBuilder<examples::Counter>(*client).Build();
+  examples::IncRequest inc;
+  inc.set_name("local");
+  inc.set_amount(7);
+  ASSERT_TRUE(counter->Inc(inc).ok());
+
+  auto primaries_of = [&](int m) { return cluster->member(m).context().PrimaryPartitions(); };
+  std::set<int> all;
+  size_t total = 0;
+  for (int m = 0; m < cluster->size(); ++m) {
+    total += primaries_of(m)->size();
+    all.insert(primaries_of(m)->begin(), primaries_of(m)->end());
+  }
+  EXPECT_EQ(total, static_cast<size_t>(kDefaultPartitionCount));       // disjoint...
+  EXPECT_EQ(all.size(), static_cast<size_t>(kDefaultPartitionCount));  // ...and complete
+
+  const int p = PartitionOf(KeyHash(std::string_view("local")), kDefaultPartitionCount);
+  for (int m = 0; m < cluster->size(); ++m) {
+    const bool mine = std::count(primaries_of(m)->begin(), primaries_of(m)->end(), p) == 1;
+    absl::Notification ran;
+    int64_t seen = -1;
+    cluster->member(m).context().RunOnPartition(p, *services[m], [&](Container* container) {
+      if (container != nullptr) {
+        auto& state = static_cast<MessageContainer<examples::CounterState>&>(*container).state();
+        seen = state.values().at("local");
+      }
+      ran.Notify();
+    });
+    ASSERT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    EXPECT_EQ(seen, mine ? 7 : -1) << "member " << m;  // a backup's copy is not offered
+  }
+
+  // A join replaces the snapshots; one taken before stays as it was.
+  std::shared_ptr<const std::vector<int>> before = primaries_of(0);
+  const size_t before_size = before->size();
+  absl::StatusOr<int> joined = cluster->AddMember();
+  ASSERT_TRUE(joined.ok()) << joined.status();
+  EXPECT_EQ(before->size(), before_size);
+  EXPECT_LT(primaries_of(0)->size(), before_size);
+  EXPECT_FALSE(primaries_of(*joined)->empty());
+}
+
+}  // namespace
+}  // namespace gridrpc::testing

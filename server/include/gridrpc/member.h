@@ -141,7 +141,11 @@ class Member {
   class AspectChain;
   class PeerStubs;
 
+  friend class MemberContext;
+
   explicit Member(MemberOptions options, std::string id);
+  void RunOnPartition(int partition, const ServiceBase& service,
+                      absl::AnyInvocable<void(Container* container) &&> fn);
   void Stop(absl::Duration grace, bool terminate);
 
   // The unary path of a user method.

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "gridrpc/meta_arguments.h"
@@ -35,6 +36,9 @@ class CallbackServerContext;
 }  // namespace grpc
 
 namespace gridrpc {
+
+class Member;
+class ServiceBase;
 
 // Service properties handed to ManagedService::Init (Hazelcast's service `Properties`).
 using Properties = std::map<std::string, std::string, std::less<>>;
@@ -82,12 +86,27 @@ class MessageContainer final : public Container {
 };
 
 // The member a service runs on. Lives as long as the member; thread-safe.
+//
+// It also lets a service work on its local data without internal APIs (the seed's polling
+// dispatcher): which partitions this member is primary of right now, and running code inside one
+// of them with the service's container, in order with the partition's calls.
 class MemberContext {
  public:
   MemberContext(std::string id, std::string cluster_name, int partition_count)
       : id_(std::move(id)),
         cluster_name_(std::move(cluster_name)),
         partition_count_(partition_count) {}
+
+  // The partitions this member is primary of now: a shared snapshot, replaced (not changed)
+  // when the partition table changes, so holding it costs nothing.
+  std::shared_ptr<const std::vector<int>> PrimaryPartitions() const;
+
+  // Runs `fn` inside `partition` with `service`'s container there (never concurrently with the
+  // partition's calls, so `fn` needs no lock), now on this thread if the partition is idle, else
+  // later on a worker. `fn` gets nullptr if this member is not the partition's primary by then,
+  // or if `service` is stateless or not hosted here. It must not block.
+  void RunOnPartition(int partition, const ServiceBase& service,
+                      absl::AnyInvocable<void(Container* container) &&> fn) const;
 
   const std::string& id() const { return id_; }
   // host:port clients reach the member at; set once the member is listening.
@@ -98,6 +117,8 @@ class MemberContext {
   void set_address(std::string address) { address_ = std::move(address); }  // before Start ends
 
  private:
+  friend class Member;
+  Member* member_ = nullptr;  // set by the member that owns this context
   const std::string id_;
   std::string address_;
   const std::string cluster_name_;
