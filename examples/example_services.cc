@@ -1,5 +1,7 @@
 #include "example_services.h"
 
+#include "calculator_service.h"
+
 #include <cstdio>
 
 #include "absl/strings/match.h"
@@ -89,7 +91,8 @@ absl::Status AddExampleServices(gridrpc::Member& member) {
   for (absl::Status s : {member.AddService(std::make_unique<CounterImpl>()),
                          member.AddService(std::make_unique<DataProcessorImpl>()),
                          member.AddService(std::make_unique<SimpleServiceImpl>()),
-                         member.AddService(std::make_unique<SearchServiceImpl>())}) {
+                         member.AddService(std::make_unique<SearchServiceImpl>()),
+                         member.AddService(std::make_unique<CalculatorImpl>())}) {
     if (!s.ok()) return s;
   }
   return absl::OkStatus();

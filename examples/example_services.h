@@ -57,7 +57,7 @@ class SearchServiceImpl : public SearchService::PartitionedService {
                                            const SearchRequest& request) override;
 };
 
-// Hosts all four on `member`.
+// Hosts all of them, CalculatorImpl (calculator_service.h) included, on `member`.
 absl::Status AddExampleServices(gridrpc::Member& member);
 
 }  // namespace examples

@@ -194,9 +194,18 @@ absl::Status EmbeddedCluster::Migrate(std::shared_ptr<const PartitionTable> next
                        .planned = static_cast<int>(moves.size()),
                        .remaining = static_cast<int>(moves.size())};
   for (auto& l : listeners_) l->MigrationStarted(state);
-  // Freeze what moves on its primary, then copy each replica from there.
-  for (const Move& move : moves) {
-    if (move.source != nullptr) move.source->BeginMigration(move.partition);
+  // Freeze, on its primary, every partition that is copied or whose primary changes: until the
+  // new table commits, writes there would be lost (a leaving member never sees a table without
+  // itself, so it stays frozen until it shuts down).
+  for (int p = 0; p < next->partition_count(); ++p) {
+    const int owner = table_->Owner(p);
+    if (owner < 0) continue;
+    const std::string& id = table_->member(owner).id();
+    bool copied = false;
+    for (const Move& move : moves) copied = copied || move.partition == p;
+    if (copied || next->Owner(p) < 0 || next->member(next->Owner(p)).id() != id) {
+      if (Member* primary = FindMember(id)) primary->BeginMigration(p);
+    }
   }
   for (int attempt = 0; attempt < 2 && !moves.empty(); ++attempt) {
     std::vector<Move> failed;

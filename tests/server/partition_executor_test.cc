@@ -11,6 +11,21 @@
 namespace gridrpc::internal {
 namespace {
 
+// Waits until everything queued on `partition` so far has run (operations run in order).
+void RunAfterQueued(PartitionExecutor& executor, int partition) {
+  absl::Notification done;
+  executor.Execute(partition, [&] { done.Notify(); });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+}
+
+TEST(PartitionExecutorTest, ExecuteLaterNeverRunsOnTheCaller) {
+  PartitionExecutor executor(4);
+  std::thread::id ran_on;
+  executor.ExecuteLater(3, [&] { ran_on = std::this_thread::get_id(); });
+  RunAfterQueued(executor, 3);
+  EXPECT_NE(ran_on, std::this_thread::get_id());
+}
+
 TEST(PartitionExecutorTest, RunsInlineWhenThePartitionIsIdle) {
   PartitionExecutor executor(4);
   const std::thread::id caller = std::this_thread::get_id();
@@ -31,7 +46,8 @@ TEST(PartitionExecutorTest, QueuesBehindTheHolderAndKeepsArrivalOrder) {
     });
   });
   holder_started.WaitForNotification();
-  // The partition is held: these return at once, queued, and run on the holder's thread.
+  // The partition is held: these return at once, queued, and run on a worker afterwards (not
+  // on the holder's thread, which may owe gRPC an answer).
   const std::thread::id me = std::this_thread::get_id();
   std::thread::id ran_on = me;
   for (int i = 1; i <= 3; ++i) {
@@ -47,6 +63,7 @@ TEST(PartitionExecutorTest, QueuesBehindTheHolderAndKeepsArrivalOrder) {
   EXPECT_TRUE(order.empty());
   release_holder.Notify();
   holder.join();
+  RunAfterQueued(executor, 1);
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
   EXPECT_NE(ran_on, me);
 }
@@ -70,6 +87,7 @@ TEST(PartitionExecutorTest, OperationsOfOnePartitionNeverOverlap) {
     });
   }
   for (auto& t : threads) t.join();
+  RunAfterQueued(executor, 0);
   EXPECT_EQ(overlaps.load(), 0);
   EXPECT_EQ(unguarded_sum, int64_t{kThreads} * kPerThread);
 }
