@@ -74,6 +74,11 @@ void EmbeddedCluster::Shutdown() {
   for (auto& m : members_) m->Shutdown();
 }
 
+void EmbeddedCluster::Notify(const std::function<void(MigrationListener&)>& event) {
+  for (auto& listener : listeners_) event(*listener);
+  for (Member* member : LiveMembers()) event(member->migration_events());
+}
+
 void EmbeddedCluster::AddMigrationListener(std::shared_ptr<MigrationListener> listener) {
   listeners_.push_back(std::move(listener));
 }
@@ -148,15 +153,15 @@ absl::Status EmbeddedCluster::Crash(int index) {
                           .success = true});
   }
   state.planned = state.remaining = static_cast<int>(promotions.size());
-  for (auto& l : listeners_) l->MigrationStarted(state);
+  Notify([&](MigrationListener& l) { l.MigrationStarted(state); });
   if (absl::Status s = Commit(promoted); !s.ok()) return s;
   for (ReplicaMigrationEvent& event : promotions) {
     ++state.completed;
     --state.remaining;
     event.state = state;
-    for (auto& l : listeners_) l->ReplicaMigrationCompleted(event);
+    Notify([&](MigrationListener& l) { l.ReplicaMigrationCompleted(event); });
   }
-  for (auto& l : listeners_) l->MigrationFinished(state);
+  Notify([&](MigrationListener& l) { l.MigrationFinished(state); });
   // Then the backup count is restored on the members left.
   return Rebalance(LiveMembers());
 }
@@ -193,7 +198,7 @@ absl::Status EmbeddedCluster::Migrate(std::shared_ptr<const PartitionTable> next
   MigrationState state{.start_time = absl::Now(),
                        .planned = static_cast<int>(moves.size()),
                        .remaining = static_cast<int>(moves.size())};
-  for (auto& l : listeners_) l->MigrationStarted(state);
+  Notify([&](MigrationListener& l) { l.MigrationStarted(state); });
   // Freeze, on its primary, every partition that is copied or whose primary changes: until the
   // new table commits, writes there would be lost (a leaving member never sees a table without
   // itself, so it stays frozen until it shuts down).
@@ -239,16 +244,16 @@ absl::Status EmbeddedCluster::Migrate(std::shared_ptr<const PartitionTable> next
         failed.push_back(move);  // rolled back by ApplyReplica; retried once
       }
       event.state = state;
-      for (auto& l : listeners_) {
-        status.ok() ? l->ReplicaMigrationCompleted(event) : l->ReplicaMigrationFailed(event);
-      }
+      Notify([&](MigrationListener& l) {
+        status.ok() ? l.ReplicaMigrationCompleted(event) : l.ReplicaMigrationFailed(event);
+      });
     }
     moves = std::move(failed);
   }
   // The table commits either way: replicas that could not be copied are missing until the
   // next migration, which the table's backups make recoverable.
   absl::Status committed = Commit(std::move(next));
-  for (auto& l : listeners_) l->MigrationFinished(state);
+  Notify([&](MigrationListener& l) { l.MigrationFinished(state); });
   if (!committed.ok()) return committed;
   if (!moves.empty()) {
     return absl::InternalError(absl::StrCat(moves.size(), " replica migrations failed twice"));

@@ -22,6 +22,7 @@
 #include "gridrpc/internal/strings.h"
 #include "gridrpc/internal/wire.h"
 #include "member_internal.h"
+#include "migration_watch.h"
 
 namespace gridrpc {
 
@@ -120,6 +121,11 @@ class Member::ControlService final : public v1::Cluster::CallbackService {
     return member_.HandleSync(ctx, *request, response);
   }
 
+  grpc::ServerWriteReactor<v1::MigrationEvent>* WatchMigrations(
+      grpc::CallbackServerContext*, const v1::WatchMigrationsRequest*) override {
+    return member_.migration_events_->NewWatch();
+  }
+
   grpc::ServerUnaryReactor* GetReplicaSequences(grpc::CallbackServerContext* ctx,
                                                 const v1::ReplicaSequencesRequest*,
                                                 v1::ReplicaSequencesResponse* response) override {
@@ -189,6 +195,7 @@ Member::Member(MemberOptions options, std::string id)
       published_replica_index_(new std::atomic<int>[options_.partition_count]),
       published_sequence_(new std::atomic<int64_t>[options_.partition_count]),
       peers_(std::make_unique<PeerStubs>()),
+      migration_events_(std::make_unique<internal::MigrationEvents>()),
       executor_(options_.partition_count) {
   context_.member_ = this;
   for (int p = 0; p < options_.partition_count; ++p) {
@@ -345,6 +352,12 @@ void Member::Reset() {
   }
   for (const auto& service : services_) service->Reset();
 }
+
+void Member::AddMigrationListener(std::shared_ptr<MigrationListener> listener) {
+  migration_events_->Add(std::move(listener));
+}
+
+MigrationListener& Member::migration_events() { return *migration_events_; }
 
 std::shared_ptr<const PartitionTable> Member::partition_table() const {
   internal::MutexLock lock(&table_mu_);

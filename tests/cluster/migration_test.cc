@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "cluster/cluster_fixture.h"
+#include "gridrpc/cluster.grpc.pb.h"
 #include "test_util.h"
 
 namespace gridrpc::testing {
@@ -228,6 +229,45 @@ TEST(LocalPartitionsTest, MembersSeeTheirOwnPrimariesAndTheirContainers) {
   EXPECT_EQ(before->size(), before_size);
   EXPECT_LT(primaries_of(0)->size(), before_size);
   EXPECT_FALSE(primaries_of(*joined)->empty());
+}
+
+}  // namespace
+}  // namespace gridrpc::testing
+
+namespace gridrpc::testing {
+namespace {
+
+// Tools watch migrations over gRPC: the same events, in the same order, as C++ listeners get.
+TEST(MigrationStreamTest, WatchMigrationsStreamsAJoinInOrder) {
+  auto cluster = EmbeddedCluster::Start({.members = 2}, examples::AddExampleServices).value();
+  auto stub = v1::Cluster::NewStub(cluster->member(0).InProcessChannel());
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  std::unique_ptr<grpc::ClientReader<v1::MigrationEvent>> stream =
+      stub->WatchMigrations(&context, v1::WatchMigrationsRequest());
+  stream->WaitForInitialMetadata();  // registered from here on
+
+  ASSERT_TRUE(cluster->AddMember().ok());
+  std::vector<v1::MigrationEvent> events;
+  v1::MigrationEvent event;
+  while (stream->Read(&event)) {
+    events.push_back(event);
+    if (event.kind() == v1::MigrationEvent::MIGRATION_FINISHED) break;
+  }
+  context.TryCancel();
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events.front().kind(), v1::MigrationEvent::MIGRATION_STARTED);
+  EXPECT_EQ(events.back().kind(), v1::MigrationEvent::MIGRATION_FINISHED);
+  const int planned = events.front().state().planned();
+  EXPECT_GT(planned, 0);
+  EXPECT_EQ(static_cast<int>(events.size()), planned + 2);
+  for (size_t i = 1; i + 1 < events.size(); ++i) {
+    EXPECT_EQ(events[i].kind(), v1::MigrationEvent::REPLICA_MIGRATION_COMPLETED);
+    EXPECT_EQ(events[i].state().completed(), static_cast<int>(i));
+    EXPECT_FALSE(events[i].destination().empty());
+    EXPECT_GT(events[i].bytes(), 0);
+  }
+  EXPECT_EQ(events.back().state().completed(), planned);
 }
 
 }  // namespace

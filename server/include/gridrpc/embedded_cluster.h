@@ -84,6 +84,8 @@ class EmbeddedCluster {
   // Installs `table` on every member it lists.
   absl::Status Commit(std::shared_ptr<const PartitionTable> table);
   std::vector<Member*> LiveMembers();
+  // Reports a migration event to the cluster's listeners and to every live member's.
+  void Notify(const std::function<void(MigrationListener&)>& event);
 
   const EmbeddedClusterOptions options_;
   const ServiceInstaller install_;

@@ -39,6 +39,7 @@
 #include "gridrpc/internal/life_guard.h"
 #include "gridrpc/internal/mutex.h"
 #include "gridrpc/internal/partition_executor.h"
+#include "gridrpc/migration.h"
 #include "gridrpc/partition_table.h"
 #include "gridrpc/partitioning.h"
 #include "gridrpc/service.h"
@@ -50,6 +51,9 @@ class ServerUnaryReactor;
 }  // namespace grpc
 
 namespace gridrpc {
+namespace internal {
+class MigrationEvents;
+}  // namespace internal
 
 struct MemberOptions {
   // host:port to listen on; port 0 picks a free port (see Member::address()).
@@ -99,6 +103,12 @@ class Member {
   // the primary). Blocks the calling thread until applied: never call it from a partition
   // operation. On error the replica is cleared.
   absl::Status ApplyReplica(int partition, const v1::SyncResponse& data);
+
+  // Migration events of the processes that involve this member, as C++ listener calls; the same
+  // events stream to gRPC clients from Cluster/WatchMigrations.
+  void AddMigrationListener(std::shared_ptr<MigrationListener> listener);
+  // Where the coordinator reports migration events for this member.
+  MigrationListener& migration_events();
 
   // Stops accepting calls, lets calls in flight finish (up to `grace`), then shuts services down.
   void Shutdown(absl::Duration grace = absl::Seconds(5));
@@ -232,6 +242,7 @@ class Member {
   std::unique_ptr<std::atomic<int64_t>[]> published_sequence_;
 
   std::unique_ptr<PeerStubs> peers_;  // control-plane stubs to other members, by address
+  std::unique_ptr<internal::MigrationEvents> migration_events_;
   // Asynchronous callbacks (backup answers, resync answers, gap alarms) may outlive the member:
   // they enter this first, and Stop() closes it.
   std::shared_ptr<internal::LifeGuard> guard_ = std::make_shared<internal::LifeGuard>();

@@ -36,7 +36,7 @@ struct ReplicaMigrationEvent {
   std::string destination;  // member id of the new owner
   bool success = false;
   absl::Duration elapsed;
-  int64_t bytes = 0;  // container data copied (0 for a promotion, which copies nothing)
+  int64_t bytes = 0;     // container data copied (0 for a promotion, which copies nothing)
   MigrationState state;  // after this migration
 };
 

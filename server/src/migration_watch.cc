@@ -1,0 +1,124 @@
+// Migration events on a member: its C++ listeners, and gRPC watchers (Cluster/WatchMigrations).
+#include "migration_watch.h"
+
+namespace gridrpc::internal {
+namespace {
+
+v1::MigrationProgress ToProto(const MigrationState& state) {
+  v1::MigrationProgress out;
+  out.set_start_time_unix_ms(absl::ToUnixMillis(state.start_time));
+  out.set_planned(state.planned);
+  out.set_completed(state.completed);
+  out.set_remaining(state.remaining);
+  out.set_total_elapsed_us(absl::ToInt64Microseconds(state.total_elapsed));
+  return out;
+}
+
+v1::MigrationEvent ToProto(v1::MigrationEvent::Kind kind, const ReplicaMigrationEvent& e) {
+  v1::MigrationEvent out;
+  out.set_kind(kind);
+  *out.mutable_state() = ToProto(e.state);
+  out.set_partition(e.partition);
+  out.set_replica_index(e.replica_index);
+  out.set_source(e.source);
+  out.set_destination(e.destination);
+  out.set_success(e.success);
+  out.set_elapsed_us(absl::ToInt64Microseconds(e.elapsed));
+  out.set_bytes(e.bytes);
+  return out;
+}
+
+}  // namespace
+
+// One watcher's stream: events queue up and are written one at a time.
+class MigrationEvents::Watch final : public grpc::ServerWriteReactor<v1::MigrationEvent> {
+ public:
+  // Sends the stream's headers at once: a caller that has them knows it is registered.
+  explicit Watch(MigrationEvents& events) : events_(events) { StartSendInitialMetadata(); }
+
+  void Push(const v1::MigrationEvent& event) {
+    MutexLock lock(&mu_);
+    queue_.push_back(event);
+    WriteNextLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    MutexLock lock(&mu_);
+    writing_ = false;
+    queue_.pop_front();
+    if (ok) WriteNextLocked();
+  }
+
+  void OnCancel() override { Finish(grpc::Status::CANCELLED); }
+
+  void OnDone() override {
+    events_.Remove(this);
+    delete this;
+  }
+
+ private:
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || queue_.empty()) return;
+    writing_ = true;
+    StartWrite(&queue_.front());
+  }
+
+  MigrationEvents& events_;
+  Mutex mu_;
+  std::deque<v1::MigrationEvent> queue_ ABSL_GUARDED_BY(mu_);  // front: being written
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+grpc::ServerWriteReactor<v1::MigrationEvent>* MigrationEvents::NewWatch() {
+  auto* watch = new Watch(*this);
+  MutexLock lock(&mu_);
+  watches_.insert(watch);
+  return watch;
+}
+
+void MigrationEvents::Remove(Watch* watch) {
+  MutexLock lock(&mu_);
+  watches_.erase(watch);
+}
+
+void MigrationEvents::Add(std::shared_ptr<MigrationListener> listener) {
+  MutexLock lock(&mu_);
+  listeners_.push_back(std::move(listener));
+}
+
+void MigrationEvents::Publish(const v1::MigrationEvent& event,
+                              const std::function<void(MigrationListener&)>& notify) {
+  std::vector<std::shared_ptr<MigrationListener>> listeners;
+  {
+    MutexLock lock(&mu_);
+    listeners = listeners_;
+    for (Watch* watch : watches_) watch->Push(event);
+  }
+  for (const auto& listener : listeners) notify(*listener);
+}
+
+void MigrationEvents::MigrationStarted(const MigrationState& state) {
+  v1::MigrationEvent event;
+  event.set_kind(v1::MigrationEvent::MIGRATION_STARTED);
+  *event.mutable_state() = ToProto(state);
+  Publish(event, [&](MigrationListener& l) { l.MigrationStarted(state); });
+}
+
+void MigrationEvents::MigrationFinished(const MigrationState& state) {
+  v1::MigrationEvent event;
+  event.set_kind(v1::MigrationEvent::MIGRATION_FINISHED);
+  *event.mutable_state() = ToProto(state);
+  Publish(event, [&](MigrationListener& l) { l.MigrationFinished(state); });
+}
+
+void MigrationEvents::ReplicaMigrationCompleted(const ReplicaMigrationEvent& e) {
+  Publish(ToProto(v1::MigrationEvent::REPLICA_MIGRATION_COMPLETED, e),
+          [&](MigrationListener& l) { l.ReplicaMigrationCompleted(e); });
+}
+
+void MigrationEvents::ReplicaMigrationFailed(const ReplicaMigrationEvent& e) {
+  Publish(ToProto(v1::MigrationEvent::REPLICA_MIGRATION_FAILED, e),
+          [&](MigrationListener& l) { l.ReplicaMigrationFailed(e); });
+}
+
+}  // namespace gridrpc::internal
