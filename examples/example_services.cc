@@ -1,10 +1,9 @@
 #include "example_services.h"
 
-#include "calculator_service.h"
-
 #include <cstdio>
 
 #include "absl/strings/match.h"
+#include "calculator_service.h"
 
 namespace examples {
 
