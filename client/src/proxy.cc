@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <optional>
+#include <set>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
@@ -202,6 +204,8 @@ class ProxyCore::RemoteCall final : public internal::Cancellable,
 // One broadcast: a call per member owning primaries, each running the method on that member's
 // partitions; results go one by one through the collector's filter, then its reducer. A
 // break, a cancel or the last answer completes it; calls still in flight are then cancelled.
+// Partitions a member no longer owns (a migration moved them, or is moving them) are sent again
+// to their new owner once the table is reloaded, so each partition's result counts once.
 class ProxyCore::BroadcastCall final : public internal::Cancellable,
                                        public std::enable_shared_from_this<BroadcastCall> {
  public:
@@ -211,61 +215,29 @@ class ProxyCore::BroadcastCall final : public internal::Cancellable,
                 std::unique_ptr<internal::BroadcastCollector> collector, MetaArguments meta,
                 absl::Time deadline, absl::AnyInvocable<void(absl::Status) &&> done)
       : proxy_(std::move(proxy)),
-        binding_(std::move(binding)),
         method_(method),
         request_(std::move(request)),
         response_(response),
-        collector_(std::move(collector)),
         meta_(std::move(meta)),
         deadline_(deadline),
-        done_(std::move(done)) {}
-
-  void Begin() {
-    const PartitionTable& table = *binding_->routing->table;
-    const bool partitioned = proxy_->service_.partitioned;
-    std::vector<std::vector<int>> by_member(table.member_count());
-    std::vector<int> orphans;
-    for (int p = 0; p < table.partition_count(); ++p) {
-      const int owner = table.Owner(p);
-      (owner < 0 ? orphans : by_member[owner]).push_back(p);
+        done_(std::move(done)),
+        collector_(std::move(collector)) {
+    const PartitionTable& table = *binding->routing->table;
+    internal::MutexLock lock(&mu_);
+    if (proxy_->service_.partitioned) {
+      total_ = table.partition_count();
+    } else {
+      std::set<int> owners;
+      for (int p = 0; p < table.partition_count(); ++p) owners.insert(table.Owner(p));
+      owners.erase(-1);
+      total_ = static_cast<int>(owners.size());
     }
-    {
-      internal::MutexLock lock(&mu_);
-      for (int m = 0; m < table.member_count(); ++m) {
-        if (by_member[m].empty()) continue;
-        Leg& leg = legs_.emplace_back();
-        leg.member = m;
-        if (partitioned) leg.partitions = std::move(by_member[m]);
-        PrepareContext(leg.context, deadline_, proxy_->config_.lookup_name, meta_);
-        leg.request.set_method(method_.path);
-        leg.request.set_lookup_name(proxy_->config_.lookup_name);
-        leg.request.set_request(request_);
-        leg.request.mutable_partitions()->Add(leg.partitions.begin(), leg.partitions.end());
-      }
-      total_ = partitioned ? table.partition_count() : static_cast<int>(legs_.size());
-      pending_ = static_cast<int>(legs_.size());
-      if (partitioned) {
-        for (int p : orphans) {
-          if (!stopped_)
-            Offer(absl::UnavailableError(absl::StrCat("partition ", p, " has no owner")), p, "");
-        }
-      }
-      if (legs_.empty()) stopped_ = true;
-    }
-    // Legs are started outside the lock: their answers may arrive at once. A leg cancelled by
-    // an early break meanwhile starts cancelled.
-    for (size_t i = 0; i < legs_.size(); ++i) {
-      Leg& leg = legs_[i];
-      binding_->control[leg.member]->async()->Broadcast(
-          &leg.context, &leg.request, &leg.response,
-          [self = shared_from_this(), i](grpc::Status status) { self->OnLeg(i, status); });
-    }
-    if (IsStopped()) Complete();
   }
 
-  bool IsStopped() {
-    internal::MutexLock lock(&mu_);
-    return stopped_;
+  void Begin(std::shared_ptr<const Binding> binding) {
+    std::vector<int> all(binding->routing->table->partition_count());
+    for (int p = 0; p < static_cast<int>(all.size()); ++p) all[p] = p;
+    Send(std::move(binding), all);
   }
 
   void Cancel() override {
@@ -280,6 +252,7 @@ class ProxyCore::BroadcastCall final : public internal::Cancellable,
 
  private:
   struct Leg {
+    std::shared_ptr<const Binding> binding;  // the routing it was sent by
     int member = -1;
     std::vector<int> partitions;  // empty for stateless services
     grpc::ClientContext context;
@@ -287,17 +260,62 @@ class ProxyCore::BroadcastCall final : public internal::Cancellable,
     v1::BroadcastResponse response;
   };
 
+  // Sends `partitions` to their owners in `binding` (a stateless service: one leg per owner).
+  void Send(std::shared_ptr<const Binding> binding, const std::vector<int>& partitions) {
+    const PartitionTable& table = *binding->routing->table;
+    const bool partitioned = proxy_->service_.partitioned;
+    std::map<int, std::vector<int>> by_owner;
+    std::vector<int> orphans;
+    for (int p : partitions) {
+      const int owner = table.Owner(p);
+      if (owner < 0) {
+        orphans.push_back(p);
+      } else {
+        by_owner[owner].push_back(p);
+      }
+    }
+    size_t first;
+    {
+      internal::MutexLock lock(&mu_);
+      first = legs_.size();
+      for (auto& [member, owned] : by_owner) {
+        Leg& leg = legs_.emplace_back();
+        leg.binding = binding;
+        leg.member = member;
+        if (partitioned) leg.partitions = std::move(owned);
+        PrepareContext(leg.context, deadline_, proxy_->config_.lookup_name, meta_);
+        leg.request.set_method(method_.path);
+        leg.request.set_lookup_name(proxy_->config_.lookup_name);
+        leg.request.set_request(request_);
+        leg.request.mutable_partitions()->Add(leg.partitions.begin(), leg.partitions.end());
+      }
+      pending_ += static_cast<int>(legs_.size() - first);
+      if (partitioned) moved_.insert(moved_.end(), orphans.begin(), orphans.end());
+    }
+    // Legs are started outside the lock: their answers may arrive at once. A leg cancelled by
+    // an early break meanwhile starts cancelled.
+    for (size_t i = first; i < first + by_owner.size(); ++i) {
+      Leg& leg = legs_[i];
+      leg.binding->control[leg.member]->async()->Broadcast(
+          &leg.context, &leg.request, &leg.response,
+          [self = shared_from_this(), i](grpc::Status status) { self->OnLeg(i, status); });
+    }
+    MaybeResendOrComplete();
+  }
+
   void OnLeg(size_t i, const grpc::Status& status) {
     {
       internal::MutexLock lock(&mu_);
       --pending_;
       if (stopped_) return;
       const Leg& leg = legs_[i];
-      const std::string& member_id = binding_->routing->table->member(leg.member).id();
+      const std::string& member_id = leg.binding->routing->table->member(leg.member).id();
       if (status.ok()) {
         for (const v1::PartitionResult& r : leg.response.results()) {
           if (stopped_) break;
-          if (r.code() == 0) {
+          if (r.wrong_owner()) {
+            moved_.push_back(r.partition());  // sent again once the table is reloaded
+          } else if (r.code() == 0) {
             Offer(r.response(), r.partition(), member_id);
           } else {
             Offer(absl::Status(static_cast<absl::StatusCode>(r.code()), r.message()), r.partition(),
@@ -313,10 +331,46 @@ class ProxyCore::BroadcastCall final : public internal::Cancellable,
           Offer(error, p, member_id);
         }
       }
-      if (!stopped_ && pending_ > 0) return;
-      stopped_ = true;
     }
-    Complete();
+    MaybeResendOrComplete();
+  }
+
+  // Once every leg has answered: completes, or sends what moved again after reloading the table
+  // (with a pause), until the deadline.
+  void MaybeResendOrComplete() {
+    std::vector<int> moved;
+    {
+      internal::MutexLock lock(&mu_);
+      if (finished_ || (pending_ > 0 && !stopped_)) return;
+      if (!stopped_ && !moved_.empty()) {
+        const absl::Duration pause = proxy_->client_->options().retry_pause;
+        if (absl::Now() + pause < deadline_) {
+          moved.swap(moved_);
+        } else {
+          for (int p : moved_) {
+            Offer(absl::DeadlineExceededError(
+                      absl::StrCat("partition ", p, " had no reachable owner before the deadline")),
+                  p, "");
+          }
+          moved_.clear();
+        }
+      }
+      if (moved.empty()) stopped_ = true;
+    }
+    if (moved.empty()) {
+      Complete();
+      return;
+    }
+    proxy_->client_->RefreshAsync([self = shared_from_this(), moved = std::move(moved)]() mutable {
+      auto alarm = std::make_shared<grpc::Alarm>();
+      alarm->Set(absl::ToChronoTime(absl::Now() + self->proxy_->client_->options().retry_pause),
+                 [self, alarm, moved = std::move(moved)](bool) mutable {
+                   // Move both out: the alarm keeps its callback after firing.
+                   std::shared_ptr<BroadcastCall> call = std::move(self);
+                   std::shared_ptr<grpc::Alarm> fired = std::move(alarm);
+                   call->Send(call->proxy_->CurrentBinding(), moved);
+                 });
+    });
   }
 
   // Hands one result to the filter; a break stops the broadcast.
@@ -345,7 +399,6 @@ class ProxyCore::BroadcastCall final : public internal::Cancellable,
   }
 
   const std::shared_ptr<ProxyCore> proxy_;
-  const std::shared_ptr<const Binding> binding_;
   const MethodDescriptor& method_;
   const std::string request_;
   google::protobuf::Message* const response_;
@@ -358,6 +411,7 @@ class ProxyCore::BroadcastCall final : public internal::Cancellable,
   std::deque<Leg> legs_ ABSL_GUARDED_BY(mu_);  // stable addresses: gRPC holds them
   int total_ ABSL_GUARDED_BY(mu_) = 0;
   int pending_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<int> moved_ ABSL_GUARDED_BY(mu_);     // partitions to send again
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;       // no more results wanted
   bool finished_ ABSL_GUARDED_BY(mu_) = false;      // done_ has been called
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);  // set by Cancel()
@@ -539,11 +593,11 @@ std::shared_ptr<internal::Cancellable> ProxyCore::StartRemote(
   if (config_.broadcast) {
     auto factory = config_.collectors.find(method.index);
     auto call = std::make_shared<BroadcastCall>(
-        shared_from_this(), std::move(binding), method, request.SerializeAsString(), response,
+        shared_from_this(), binding, method, request.SerializeAsString(), response,
         factory != config_.collectors.end() ? factory->second(*invocation)
                                             : internal::NewBuiltinCollector(method),
         std::move(meta), deadline, std::move(done));
-    call->Begin();
+    call->Begin(std::move(binding));
     return call;
   }
 

@@ -272,3 +272,45 @@ TEST(MigrationStreamTest, WatchMigrationsStreamsAJoinInOrder) {
 
 }  // namespace
 }  // namespace gridrpc::testing
+
+namespace gridrpc::testing {
+namespace {
+
+// A broadcast that races a migration still hears from every partition exactly once: what a
+// member no longer owns is sent again to the new owner.
+TEST(BroadcastDuringMigrationTest, EveryDocumentIsFoundExactlyOnce) {
+  auto cluster = EmbeddedCluster::Start({.members = 3}, examples::AddExampleServices).value();
+  auto client = Client::Create({.members = cluster->addresses()}).value();
+  auto search = ProxyBuilder<examples::SearchService>(*client).Build();
+  constexpr int kDocuments = 60;
+  for (int i = 0; i < kDocuments; ++i) {
+    examples::IndexRequest index;
+    index.mutable_document()->set_id("doc-" + std::to_string(i));
+    index.mutable_document()->set_text("grid");
+    ASSERT_TRUE(search->Index(index).ok());
+  }
+  auto everywhere = BroadcastProxyBuilder<examples::SearchService>(*client).Build();
+  examples::SearchRequest query;
+  query.set_keyword("grid");
+
+  std::atomic<bool> migrating{true};
+  std::thread joins([&] {
+    for (int i = 0; i < 2; ++i) EXPECT_TRUE(cluster->AddMember().ok());
+    migrating = false;
+  });
+  int broadcasts = 0;
+  while (broadcasts < 200 && (migrating || broadcasts < 3)) {
+    absl::StatusOr<examples::SearchResponse> hits = everywhere->SearchFor(query);
+    ASSERT_TRUE(hits.ok()) << hits.status();
+    std::map<std::string, int> seen;
+    for (const auto& hit : hits->results()) ++seen[hit.document_id()];
+    ASSERT_EQ(seen.size(), static_cast<size_t>(kDocuments)) << "broadcast " << broadcasts;
+    for (const auto& [id, count] : seen) ASSERT_EQ(count, 1) << id;
+    ++broadcasts;
+  }
+  joins.join();
+  EXPECT_GT(broadcasts, 0);
+}
+
+}  // namespace
+}  // namespace gridrpc::testing
