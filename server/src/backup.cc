@@ -42,6 +42,9 @@ void Member::Publish(int partition) {
   published_replica_index_[partition].store(partitions_[partition].replica_index,
                                             std::memory_order_relaxed);
   published_sequence_[partition].store(partitions_[partition].sequence, std::memory_order_relaxed);
+  published_serving_[partition].store(
+      partitions_[partition].replica_index == 0 && !partitions_[partition].migrating,
+      std::memory_order_relaxed);
 }
 
 Member::ReplicaState Member::replica_state(int partition) const {
@@ -344,7 +347,10 @@ grpc::ServerUnaryReactor* Member::HandleReplicaSequences(grpc::CallbackServerCon
 }
 
 void Member::BeginMigration(int partition) {
-  executor_.Execute(partition, [this, partition] { partitions_[partition].migrating = true; });
+  executor_.Execute(partition, [this, partition] {
+    partitions_[partition].migrating = true;
+    Publish(partition);  // one-way calls now take the path that refuses them as retryable
+  });
 }
 
 absl::Status Member::ApplyReplica(int partition, const v1::SyncResponse& data) {

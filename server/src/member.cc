@@ -194,6 +194,7 @@ Member::Member(MemberOptions options, std::string id)
       partitions_(options_.partition_count),
       published_replica_index_(new std::atomic<int>[options_.partition_count]),
       published_sequence_(new std::atomic<int64_t>[options_.partition_count]),
+      published_serving_(new std::atomic<bool>[options_.partition_count]),
       peers_(std::make_unique<PeerStubs>()),
       migration_events_(std::make_unique<internal::MigrationEvents>()),
       executor_(options_.partition_count) {
@@ -201,6 +202,7 @@ Member::Member(MemberOptions options, std::string id)
   for (int p = 0; p < options_.partition_count; ++p) {
     published_replica_index_[p] = -1;
     published_sequence_[p] = 0;
+    published_serving_[p] = false;
   }
 }
 
@@ -554,7 +556,7 @@ grpc::ServerUnaryReactor* Member::Handle(const HostedMethod& hosted,
     return reactor;
   }
   const int p = *partition;
-  if (method.one_way && replica_state(p).replica_index == 0) {
+  if (method.one_way && published_serving_[p].load(std::memory_order_relaxed)) {
     // One-way, on the owner: answered now. gRPC sends a handler's answer only once the handler
     // returns, so the method runs later, on a worker, in its partition's order. Its outcome
     // stays here; it can no longer use the gRPC call, so its meta arguments are copied.

@@ -240,6 +240,8 @@ class Member {
   // replica_state() without entering partitions: written inside them, read from anywhere.
   std::unique_ptr<std::atomic<int>[]> published_replica_index_;
   std::unique_ptr<std::atomic<int64_t>[]> published_sequence_;
+  // Primary and not migrating: where a one-way call may be answered before it runs.
+  std::unique_ptr<std::atomic<bool>[]> published_serving_;
 
   std::unique_ptr<PeerStubs> peers_;  // control-plane stubs to other members, by address
   std::unique_ptr<internal::MigrationEvents> migration_events_;
