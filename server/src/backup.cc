@@ -89,7 +89,9 @@ void Member::Replicate(int partition, const HostedService& hosted, const MethodD
     absl::AnyInvocable<void() &&> on_synced ABSL_GUARDED_BY(mu);
   };
   auto wait = std::make_shared<SyncWait>();
-  {
+  if (sync == 0) {
+    std::move(on_synced)();  // async backups only: the caller does not wait for them
+  } else {
     internal::MutexLock lock(&wait->mu);
     wait->remaining = sync;
     wait->on_synced = std::move(on_synced);
@@ -121,14 +123,6 @@ void Member::Replicate(int partition, const HostedService& hosted, const MethodD
           }
           if (synced) std::move(synced)();
         });
-  }
-  if (sync == 0) {
-    absl::AnyInvocable<void() &&> synced;
-    {
-      internal::MutexLock lock(&wait->mu);
-      synced = std::move(wait->on_synced);
-    }
-    std::move(synced)();
   }
 }
 

@@ -52,7 +52,7 @@ class Member::AspectChain final : public ServerInvocation {
     return hosted_.service->Invoke(method_, context_, request_, out_);
   }
   void SetResponse(const google::protobuf::Message& response) override {
-    internal::SerializeResponse(response, out_).IgnoreError();
+    internal::SerializeMessage(response, out_).IgnoreError();
   }
 
  private:
@@ -401,12 +401,8 @@ absl::StatusOr<int> Member::RoutePartition(const HostedMethod& hosted,
     return PartitionOf(*key, options_.partition_count);
   }
   // No key: any partition this member owns, round robin.
-  std::shared_ptr<const std::vector<int>> owned;
-  {
-    internal::MutexLock lock(&table_mu_);
-    owned = owned_;
-  }
-  if (owned == nullptr || owned->empty()) {
+  const std::shared_ptr<const std::vector<int>> owned = context_.PrimaryPartitions();
+  if (owned->empty()) {
     return absl::UnavailableError(absl::StrCat("member ", id(), " owns no partition"));
   }
   return (*owned)[next_owned_.fetch_add(1, std::memory_order_relaxed) % owned->size()];
@@ -503,18 +499,6 @@ std::string_view RequestedLookupName(const grpc::CallbackServerContext& ctx) {
   return std::string_view(it->second.data(), it->second.size());
 }
 
-MetaArguments CopyMetaArguments(const grpc::CallbackServerContext& ctx) {
-  MetaArguments out;
-  for (const auto& [key, value] : ctx.client_metadata()) {
-    const std::string_view k(key.data(), key.size());
-    if (k.starts_with(internal::kMetaArgumentPrefix)) {
-      out.emplace_back(std::string(k.substr(internal::kMetaArgumentPrefix.size())),
-                       std::string(value.data(), value.size()));
-    }
-  }
-  return out;
-}
-
 // Why a call that waited for its partition should not run any more: cancelled, or past its
 // deadline (gRPC may not have noticed yet: its callback threads can all be busy).
 absl::Status GivenUp(const grpc::CallbackServerContext& ctx) {
@@ -560,26 +544,27 @@ grpc::ServerUnaryReactor* Member::Handle(const HostedMethod& hosted,
     // One-way, on the owner: answered now. gRPC sends a handler's answer only once the handler
     // returns, so the method runs later, on a worker, in its partition's order. Its outcome
     // stays here; it can no longer use the gRPC call, so its meta arguments are copied.
-    internal::SerializeResponse(*method.response_prototype, response).IgnoreError();
+    internal::SerializeMessage(*method.response_prototype, response).IgnoreError();
     reactor->Finish(grpc::Status::OK);
-    executor_.ExecuteLater(p, [this, &method, hosted = *instance, p, meta = CopyMetaArguments(*ctx),
-                               request = std::move(request)] {
-      const bool backed_up = NeedsBackup(*hosted, method);
-      std::optional<std::string> payload;
-      grpc::ByteBuffer ignored;
-      absl::Status status = CheckOwner(p);  // the table may have moved on meanwhile
-      if (status.ok()) {
-        status = RunMethod(*hosted, method, nullptr, &meta, *request, p, &ignored,
-                           backed_up ? &payload : nullptr);
-      }
-      if (!status.ok()) {
-        one_way_failures_.fetch_add(1, std::memory_order_relaxed);
-        std::fprintf(stderr, "gridrpc: one-way %s on partition %d failed: %s\n", method.path, p,
-                     status.ToString().c_str());
-      } else if (backed_up) {
-        Replicate(p, *hosted, method, *request, std::move(payload), [] {});
-      }
-    });
+    executor_.ExecuteLater(
+        p, [this, &method, hosted = *instance, p, meta = internal::MetaArgumentsOf(*ctx),
+            request = std::move(request)] {
+          const bool backed_up = NeedsBackup(*hosted, method);
+          std::optional<std::string> payload;
+          grpc::ByteBuffer ignored;
+          absl::Status status = CheckOwner(p);  // the table may have moved on meanwhile
+          if (status.ok()) {
+            status = RunMethod(*hosted, method, nullptr, &meta, *request, p, &ignored,
+                               backed_up ? &payload : nullptr);
+          }
+          if (!status.ok()) {
+            one_way_failures_.fetch_add(1, std::memory_order_relaxed);
+            std::fprintf(stderr, "gridrpc: one-way %s on partition %d failed: %s\n", method.path, p,
+                         status.ToString().c_str());
+          } else if (backed_up) {
+            Replicate(p, *hosted, method, *request, std::move(payload), [] {});
+          }
+        });
     return reactor;
   }
   executor_.Execute(p, [this, &method, hosted = *instance, ctx, reactor, p, response,
@@ -635,7 +620,7 @@ bool Member::Forward(const MethodDescriptor& method, grpc::CallbackServerContext
       call->context.AddMetadata(std::string(k), std::string(value.data(), value.size()));
     }
   }
-  if (!internal::SerializeResponse(request, &call->request).ok()) return false;
+  if (!internal::SerializeMessage(request, &call->request).ok()) return false;
   peers_->Get(table->member(owner).address())
       .calls->UnaryCall(
           &call->context, method.path, grpc::StubOptions(), &call->request, response,
@@ -685,12 +670,8 @@ grpc::ServerUnaryReactor* Member::HandleBroadcast(grpc::CallbackServerContext* c
   }
   if (!hosted->type->descriptor->partitioned) {
     // A stateless service runs once per member, in the first partition it owns.
-    std::shared_ptr<const std::vector<int>> owned;
-    {
-      internal::MutexLock lock(&table_mu_);
-      owned = owned_;
-    }
-    if (owned == nullptr || owned->empty()) {
+    const std::shared_ptr<const std::vector<int>> owned = context_.PrimaryPartitions();
+    if (owned->empty()) {
       return refuse(absl::UnavailableError(absl::StrCat("member ", id(), " owns no partition")));
     }
     partitions.assign(1, owned->front());

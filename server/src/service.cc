@@ -28,10 +28,17 @@ std::optional<std::string_view> CallContext::meta_argument(std::string_view name
 }
 
 MetaArguments CallContext::meta_arguments() const {
-  if (grpc_context_ == nullptr)
+  if (grpc_context_ == nullptr) {
     return detached_meta_ != nullptr ? *detached_meta_ : MetaArguments();
+  }
+  return internal::MetaArgumentsOf(*grpc_context_);
+}
+
+namespace internal {
+
+MetaArguments MetaArgumentsOf(const grpc::CallbackServerContext& ctx) {
   MetaArguments out;
-  for (const auto& [key, value] : grpc_context_->client_metadata()) {
+  for (const auto& [key, value] : ctx.client_metadata()) {
     const std::string_view k(key.data(), key.size());
     if (k.starts_with(internal::kMetaArgumentPrefix)) {
       out.emplace_back(std::string(k.substr(internal::kMetaArgumentPrefix.size())),
@@ -41,9 +48,7 @@ MetaArguments CallContext::meta_arguments() const {
   return out;
 }
 
-namespace internal {
-
-absl::Status SerializeResponse(const google::protobuf::Message& response, grpc::ByteBuffer* out) {
+absl::Status SerializeMessage(const google::protobuf::Message& response, grpc::ByteBuffer* out) {
   bool own_buffer;
   return FromGrpcStatus(
       grpc::SerializationTraits<google::protobuf::Message>::Serialize(response, out, &own_buffer));

@@ -220,13 +220,17 @@ class ServiceBase : public ManagedService {
 };
 
 namespace internal {
-// Serializes a method's response for the wire. Used by generated code.
-absl::Status SerializeResponse(const google::protobuf::Message& response, grpc::ByteBuffer* out);
+// The meta arguments a call carries (its `gridrpc-meta-*` metadata), names without the prefix.
+MetaArguments MetaArgumentsOf(const grpc::CallbackServerContext& ctx);
+
+// Serializes a message (a response; a forwarded request) for the wire. Used by generated
+// code.
+absl::Status SerializeMessage(const google::protobuf::Message& response, grpc::ByteBuffer* out);
 
 template <typename Response>
 absl::Status SerializeResult(const absl::StatusOr<Response>& result, grpc::ByteBuffer* out) {
   if (!result.ok()) return result.status();
-  return SerializeResponse(*result, out);
+  return SerializeMessage(*result, out);
 }
 }  // namespace internal
 
