@@ -1,16 +1,24 @@
 // gridrpc-member: a standalone member hosting the example services.
 //
 //   gridrpc-member --listen=127.0.0.1:5701 --cluster_name=dev --partition_count=271
+//   gridrpc-member --coordinator=etcd --etcd_endpoints=http://127.0.0.1:2379 --listen=...
 //
-// Prints "listening on HOST:PORT" once it serves (useful with port 0), and exits cleanly on
-// SIGTERM or SIGINT. Until membership lands, a standalone member owns every partition.
+// With the embedded coordinator (the default) the member is alone and owns every partition;
+// with etcd it joins the members of its cluster that use the same etcd, and they rebalance.
+// Prints "listening on HOST:PORT" once it serves and holds a partition table (useful with
+// port 0). SIGTERM or SIGINT hand its replicas over and stop it cleanly (exit 0); a member
+// expelled by the cluster (its etcd lease expired) stops at once and exits 3.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_split.h"
 #include "example_services.h"
+#include "gridrpc/coordinator.h"
 #include "gridrpc/embedded_cluster.h"
 #include "gridrpc/member.h"
 
@@ -19,6 +27,39 @@ ABSL_FLAG(std::string, advertise, "",
           "host:port clients dial to reach this member (default: the listen host and port)");
 ABSL_FLAG(std::string, cluster_name, "dev", "name of the cluster this member belongs to");
 ABSL_FLAG(int, partition_count, gridrpc::kDefaultPartitionCount, "number of partitions");
+ABSL_FLAG(std::string, coordinator, "embedded",
+          "embedded: a standalone member owning every partition; etcd: join the cluster's members "
+          "through etcd");
+ABSL_FLAG(std::string, etcd_endpoints, "http://127.0.0.1:2379",
+          "comma-separated etcd client URLs (--coordinator=etcd)");
+ABSL_FLAG(absl::Duration, lease_ttl, absl::Seconds(5),
+          "a member silent for this long is declared crashed (--coordinator=etcd; whole seconds)");
+ABSL_FLAG(int, backup_count, 1, "backups per partition (--coordinator=etcd)");
+
+// Makes `member` part of its cluster as --coordinator says; null for the embedded coordinator.
+absl::StatusOr<std::unique_ptr<gridrpc::Coordinator>> JoinCluster(gridrpc::Member& member) {
+  const std::string kind = absl::GetFlag(FLAGS_coordinator);
+  if (kind == "embedded") {
+    if (absl::Status s = member.InstallPartitionTable(gridrpc::SingleMemberTable(member));
+        !s.ok()) {
+      return s;
+    }
+    return nullptr;
+  }
+  if (kind != "etcd") {
+    return absl::InvalidArgumentError("--coordinator must be embedded or etcd, not '" + kind +
+                                      "'");
+  }
+  absl::StatusOr<std::unique_ptr<gridrpc::Coordinator>> coordinator = gridrpc::NewEtcdCoordinator({
+      .endpoints = absl::StrSplit(absl::GetFlag(FLAGS_etcd_endpoints), ',', absl::SkipEmpty()),
+      .lease_ttl = absl::GetFlag(FLAGS_lease_ttl),
+      .backup_count = absl::GetFlag(FLAGS_backup_count),
+      .on_expelled = [] { kill(getpid(), SIGUSR1); },  // main's sigwait stops the member
+  });
+  if (!coordinator.ok()) return coordinator.status();
+  if (absl::Status s = (*coordinator)->Join(member); !s.ok()) return s;
+  return coordinator;
+}
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Hosts the gridrpc example services as one cluster member.");
@@ -29,6 +70,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);  // expelled by the coordinator
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   absl::StatusOr<std::unique_ptr<gridrpc::Member>> member = gridrpc::Member::Create({
@@ -40,7 +82,12 @@ int main(int argc, char** argv) {
   absl::Status status = member.status();
   if (status.ok()) status = examples::AddExampleServices(**member);
   if (status.ok()) status = (*member)->Start();
-  if (status.ok()) status = (*member)->InstallPartitionTable(gridrpc::SingleMemberTable(**member));
+  std::unique_ptr<gridrpc::Coordinator> coordinator;
+  if (status.ok()) {
+    absl::StatusOr<std::unique_ptr<gridrpc::Coordinator>> joined = JoinCluster(**member);
+    status = joined.status();
+    if (status.ok()) coordinator = *std::move(joined);
+  }
   if (!status.ok()) {
     std::fprintf(stderr, "gridrpc-member: %s\n", status.ToString().c_str());
     return 1;
@@ -51,8 +98,19 @@ int main(int argc, char** argv) {
 
   int received = 0;
   sigwait(&signals, &received);
+  if (received == SIGUSR1) {
+    std::printf("gridrpc-member: expelled from the cluster, stopping\n");
+    std::fflush(stdout);
+    (*member)->Terminate();
+    return 3;
+  }
   std::printf("gridrpc-member: %s, shutting down\n", received == SIGTERM ? "SIGTERM" : "SIGINT");
   std::fflush(stdout);
+  if (coordinator != nullptr) {
+    if (absl::Status s = coordinator->Leave(); !s.ok()) {
+      std::fprintf(stderr, "gridrpc-member: leaving: %s\n", s.ToString().c_str());
+    }
+  }
   (*member)->Shutdown();
   return 0;
 }

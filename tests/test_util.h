@@ -6,14 +6,28 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 
 namespace gridrpc::testing {
+
+// Polls `condition` every few milliseconds until it holds or `timeout` passes; true if it held.
+// For effects that happen after a call has answered (one-way methods, cancelled work).
+inline bool WaitUntil(const std::function<bool()>& condition,
+                      absl::Duration timeout = absl::Seconds(10)) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
 
 // Matches an absl::Status or absl::StatusOr<T> by code and message.
 MATCHER_P2(StatusIs, code, message_matcher, "") {

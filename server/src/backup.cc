@@ -272,17 +272,11 @@ void Member::Resync(int p) {
                    return;
                  }
                  if (call->response.sequence() > state.sequence) {
-                   for (const v1::ContainerData& data : call->response.containers()) {
-                     const HostedService* hosted = FindInstance(data.lookup_name());
-                     Container* container = hosted == nullptr ? nullptr : ContainerOf(*hosted, p);
-                     if (container == nullptr) continue;
-                     if (absl::Status s = container->ApplyMigrationData(data.data()); !s.ok()) {
-                       std::fprintf(stderr, "gridrpc: resync of partition %d: %s\n", p,
-                                    s.ToString().c_str());
-                       return;
-                     }
+                   if (absl::Status s = ApplyPartitionData(p, call->response); !s.ok()) {
+                     std::fprintf(stderr, "gridrpc: resync of partition %d: %s\n", p,
+                                  s.ToString().c_str());
+                     return;
                    }
-                   state.sequence = call->response.sequence();
                  }
                  ApplyPendingBackups(p);  // what is now covered is acknowledged, the rest applied
                });
@@ -340,44 +334,84 @@ grpc::ServerUnaryReactor* Member::HandleReplicaSequences(grpc::CallbackServerCon
   return reactor;
 }
 
-void Member::BeginMigration(int partition) {
-  executor_.Execute(partition, [this, partition] {
+void Member::BeginMigration(int partition, int64_t until_version) {
+  executor_.Execute(partition, [this, partition, until_version] {
     partitions_[partition].migrating = true;
+    partitions_[partition].frozen_until = until_version;
     Publish(partition);  // one-way calls now take the path that refuses them as retryable
   });
 }
 
-absl::Status Member::ApplyReplica(int partition, const v1::SyncResponse& data) {
-  if (partition < 0 || partition >= options_.partition_count) {
-    return absl::InvalidArgumentError(absl::StrCat("partition ", partition, " out of range"));
-  }
+absl::Status Member::ApplyPartitionData(int partition, const v1::SyncResponse& data) {
+  PartitionState& state = partitions_[partition];
   absl::Status result;
-  std::latch applied(1);
-  executor_.Execute(partition, [&] {
-    PartitionState& state = partitions_[partition];
-    for (const v1::ContainerData& container_data : data.containers()) {
-      const HostedService* hosted = FindInstance(container_data.lookup_name());
-      Container* container = hosted == nullptr ? nullptr : ContainerOf(*hosted, partition);
-      if (container == nullptr) {
-        result = absl::NotFoundError(absl::StrCat("member ", id(), " hosts no partitioned '",
-                                                  container_data.lookup_name(), "'"));
-      } else if (result.ok()) {
-        result = container->ApplyMigrationData(container_data.data());
-      }
+  for (const v1::ContainerData& container_data : data.containers()) {
+    const HostedService* hosted = FindInstance(container_data.lookup_name());
+    Container* container = hosted == nullptr ? nullptr : ContainerOf(*hosted, partition);
+    if (container == nullptr) {
+      result = absl::NotFoundError(absl::StrCat("member ", id(), " hosts no partitioned '",
+                                                container_data.lookup_name(), "'"));
+      break;
     }
-    if (result.ok()) {
-      state.sequence = data.sequence();
-    } else {  // roll back: a half-applied replica must not serve
-      for (auto& container : state.containers) {
-        if (container != nullptr) container->Clear();
-      }
-      state.sequence = 0;
+    result = container->ApplyMigrationData(container_data.data());
+    if (!result.ok()) break;
+  }
+  if (result.ok()) {
+    state.sequence = data.sequence();
+  } else {  // roll back: a half-applied replica must not serve
+    for (auto& container : state.containers) {
+      if (container != nullptr) container->Clear();
     }
-    Publish(partition);
-    applied.count_down();
-  });
-  applied.wait();
+    state.sequence = 0;
+  }
+  Publish(partition);
   return result;
+}
+
+grpc::ServerUnaryReactor* Member::HandleCopyReplica(grpc::CallbackServerContext* ctx,
+                                                    const v1::CopyReplicaRequest& request,
+                                                    v1::CopyReplicaResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const int p = request.partition();
+  if (p < 0 || p >= options_.partition_count) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 absl::StrCat("copy of partition ", p, " out of range")));
+    return reactor;
+  }
+  if (request.source_address().empty()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 absl::StrCat("copy of partition ", p, " names no source")));
+    return reactor;
+  }
+  struct Call {
+    grpc::ClientContext context;
+    v1::SyncRequest request;
+    v1::SyncResponse data;
+  };
+  auto call = std::make_shared<Call>();
+  call->request.set_partition(p);
+  call->context.set_deadline(ctx->deadline());
+  peers_->Get(request.source_address())
+      .control->async()
+      ->Sync(&call->context, &call->request, &call->data,
+             [this, guard = guard_, p, call, reactor, response](grpc::Status status) {
+               internal::LifeGuard::Scope alive = guard->Enter();
+               if (!alive) {
+                 reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                              "the destination member stopped"));
+                 return;
+               }
+               if (!status.ok()) {
+                 reactor->Finish(status);
+                 return;
+               }
+               executor_.Execute(p, [this, p, call, reactor, response] {
+                 absl::Status applied = ApplyPartitionData(p, call->data);
+                 response->set_bytes(static_cast<int64_t>(call->data.ByteSizeLong()));
+                 reactor->Finish(internal::ToGrpcStatus(applied));
+               });
+             });
+  return reactor;
 }
 
 }  // namespace gridrpc

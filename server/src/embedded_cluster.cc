@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "gridrpc/cluster.grpc.pb.h"
 #include "gridrpc/internal/status.h"
+#include "migration_process.h"
 
 namespace gridrpc {
 namespace {
@@ -138,127 +139,31 @@ absl::Status EmbeddedCluster::Crash(int index) {
     std::shared_ptr<const PartitionTable> t = m->partition_table();
     if (t != nullptr && t->version() > table_->version()) table_ = std::move(t);
   }
-  // Promotion first, so that every partition has a primary again at once; it moves no data,
-  // so listeners see it as a process of its own.
-  auto promoted = std::make_shared<const PartitionTable>(
-      PartitionTable::Promote(*table_, victim.id(), table_->version() + 1));
-  MigrationState state{.start_time = absl::Now()};
-  std::vector<ReplicaMigrationEvent> promotions;
-  for (int p = 0; p < promoted->partition_count(); ++p) {
-    if (table_->member(table_->Owner(p)).id() != victim.id() || promoted->Owner(p) < 0) continue;
-    promotions.push_back({.partition = p,
-                          .replica_index = 0,
-                          .source = victim.id(),
-                          .destination = promoted->member(promoted->Owner(p)).id(),
-                          .success = true});
-  }
-  state.planned = state.remaining = static_cast<int>(promotions.size());
-  Notify([&](MigrationListener& l) { l.MigrationStarted(state); });
-  if (absl::Status s = Commit(promoted); !s.ok()) return s;
-  for (ReplicaMigrationEvent& event : promotions) {
-    ++state.completed;
-    --state.remaining;
-    event.state = state;
-    Notify([&](MigrationListener& l) { l.ReplicaMigrationCompleted(event); });
-  }
-  Notify([&](MigrationListener& l) { l.MigrationFinished(state); });
-  // Then the backup count is restored on the members left.
+  // Promotion first, so that every partition has a primary again at once; then the backup
+  // count is restored on the members left.
+  absl::StatusOr<std::shared_ptr<const PartitionTable>> promoted =
+      internal::PromoteCrashed(*table_, {victim.id()}, Driver());
+  if (!promoted.ok()) return promoted.status();
   return Rebalance(LiveMembers());
 }
 
 absl::Status EmbeddedCluster::Rebalance(const std::vector<Member*>& members) {
   std::vector<v1::MemberInfo> infos;
   for (Member* m : members) infos.push_back(InfoOf(*m));
-  return Migrate(std::make_shared<const PartitionTable>(PartitionTable::Rebalance(
-      *table_, std::move(infos), options_.backup_count, table_->version() + 1)));
+  auto next = std::make_shared<const PartitionTable>(PartitionTable::Rebalance(
+      *table_, std::move(infos), options_.backup_count, table_->version() + 1));
+  return internal::Migrate(*table_, std::move(next), Driver());
 }
 
-absl::Status EmbeddedCluster::Migrate(std::shared_ptr<const PartitionTable> next) {
-  // A replica migration for every replica whose new owner holds no replica of the partition yet;
-  // a member that already holds one (a backup becoming primary) needs no copy.
-  struct Move {
-    int partition;
-    int replica_index;
-    Member* source;  // the partition's primary now
-    Member* destination;
+internal::MigrationDriver EmbeddedCluster::Driver() {
+  return {
+      .channel = [this](const v1::MemberInfo& info) -> std::shared_ptr<grpc::Channel> {
+        Member* member = FindMember(info.id());
+        return member == nullptr ? nullptr : member->InProcessChannel();
+      },
+      .commit = [this](std::shared_ptr<const PartitionTable> table) { return Commit(table); },
+      .notify = [this](const std::function<void(MigrationListener&)>& event) { Notify(event); },
   };
-  std::vector<Move> moves;
-  for (int p = 0; p < next->partition_count(); ++p) {
-    const int owner = table_->Owner(p);
-    Member* source = owner < 0 ? nullptr : FindMember(table_->member(owner).id());
-    const auto& replicas = next->proto().partitions(p).members();
-    for (int r = 0; r < replicas.size(); ++r) {
-      const std::string& id = next->member(replicas[r]).id();
-      const int old_index = table_->MemberIndex(id);
-      if (old_index >= 0 && table_->ReplicaIndex(p, old_index) >= 0) continue;
-      moves.push_back({p, r, source, FindMember(id)});
-    }
-  }
-
-  MigrationState state{.start_time = absl::Now(),
-                       .planned = static_cast<int>(moves.size()),
-                       .remaining = static_cast<int>(moves.size())};
-  Notify([&](MigrationListener& l) { l.MigrationStarted(state); });
-  // Freeze, on its primary, every partition that is copied or whose primary changes: until the
-  // new table commits, writes there would be lost (a leaving member never sees a table without
-  // itself, so it stays frozen until it shuts down).
-  for (int p = 0; p < next->partition_count(); ++p) {
-    const int owner = table_->Owner(p);
-    if (owner < 0) continue;
-    const std::string& id = table_->member(owner).id();
-    bool copied = false;
-    for (const Move& move : moves) copied = copied || move.partition == p;
-    if (copied || next->Owner(p) < 0 || next->member(next->Owner(p)).id() != id) {
-      if (Member* primary = FindMember(id)) primary->BeginMigration(p);
-    }
-  }
-  for (int attempt = 0; attempt < 2 && !moves.empty(); ++attempt) {
-    std::vector<Move> failed;
-    for (const Move& move : moves) {
-      const absl::Time begin = absl::Now();
-      v1::SyncResponse data;
-      absl::Status status = move.source == nullptr
-                                ? absl::UnavailableError("the partition has no primary to copy")
-                                : absl::OkStatus();
-      if (status.ok()) {
-        grpc::ClientContext context;
-        context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-        v1::SyncRequest request;
-        request.set_partition(move.partition);
-        status = internal::FromGrpcStatus(
-            v1::Cluster::NewStub(move.source->InProcessChannel())->Sync(&context, request, &data));
-        if (status.ok()) status = move.destination->ApplyReplica(move.partition, data);
-      }
-      ReplicaMigrationEvent event{.partition = move.partition,
-                                  .replica_index = move.replica_index,
-                                  .source = move.source == nullptr ? "" : move.source->id(),
-                                  .destination = move.destination->id(),
-                                  .success = status.ok(),
-                                  .elapsed = absl::Now() - begin,
-                                  .bytes = static_cast<int64_t>(data.ByteSizeLong())};
-      if (status.ok()) {
-        ++state.completed;
-        --state.remaining;
-        state.total_elapsed += event.elapsed;
-      } else {
-        failed.push_back(move);  // rolled back by ApplyReplica; retried once
-      }
-      event.state = state;
-      Notify([&](MigrationListener& l) {
-        status.ok() ? l.ReplicaMigrationCompleted(event) : l.ReplicaMigrationFailed(event);
-      });
-    }
-    moves = std::move(failed);
-  }
-  // The table commits either way: replicas that could not be copied are missing until the
-  // next migration, which the table's backups make recoverable.
-  absl::Status committed = Commit(std::move(next));
-  Notify([&](MigrationListener& l) { l.MigrationFinished(state); });
-  if (!committed.ok()) return committed;
-  if (!moves.empty()) {
-    return absl::InternalError(absl::StrCat(moves.size(), " replica migrations failed twice"));
-  }
-  return absl::OkStatus();
 }
 
 std::shared_ptr<const PartitionTable> SingleMemberTable(const Member& member) {

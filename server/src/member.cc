@@ -132,6 +132,43 @@ class Member::ControlService final : public v1::Cluster::CallbackService {
     return member_.HandleReplicaSequences(ctx, response);
   }
 
+  grpc::ServerUnaryReactor* BeginMigration(grpc::CallbackServerContext* ctx,
+                                           const v1::BeginMigrationRequest* request,
+                                           v1::BeginMigrationResponse*) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    for (int p : request->partitions()) {
+      if (p < 0 || p >= member_.options_.partition_count) {
+        reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                     absl::StrCat("partition ", p, " out of range")));
+        return reactor;
+      }
+    }
+    // Queued in each partition ahead of the copy that follows: no write slips in between.
+    for (int p : request->partitions()) member_.BeginMigration(p, request->until_version());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* CopyReplica(grpc::CallbackServerContext* ctx,
+                                        const v1::CopyReplicaRequest* request,
+                                        v1::CopyReplicaResponse* response) override {
+    return member_.HandleCopyReplica(ctx, *request, response);
+  }
+
+  grpc::ServerUnaryReactor* InstallPartitionTable(grpc::CallbackServerContext* ctx,
+                                                  const v1::PartitionTable* request,
+                                                  v1::InstallPartitionTableResponse*) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    absl::StatusOr<PartitionTable> table = PartitionTable::FromProto(*request);
+    absl::Status status = table.status();
+    if (status.ok()) {
+      status =
+          member_.InstallPartitionTable(std::make_shared<const PartitionTable>(*std::move(table)));
+    }
+    reactor->Finish(internal::ToGrpcStatus(status));
+    return reactor;
+  }
+
  private:
   Member& member_;
 };
@@ -320,7 +357,7 @@ absl::Status Member::InstallPartitionTable(std::shared_ptr<const PartitionTable>
       PartitionState& state = partitions_[p];
       state.replica_index = table->ReplicaIndex(p, self);
       state.table_version = table->version();
-      state.migrating = false;
+      state.migrating = state.migrating && table->version() < state.frozen_until;
       if (state.replica_index < 0) {
         // The table committed without this member: drop the replica (a migration source).
         for (auto& container : state.containers) {

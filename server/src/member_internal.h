@@ -61,6 +61,7 @@ struct Member::PartitionState {
   bool resync_scheduled = false;
   // Being copied to a new owner: calls are refused (retryable) until the new table commits.
   bool migrating = false;
+  int64_t frozen_until = 0;  // migrating until a table of this version is installed
 };
 
 // Stubs to other members, one channel per address, made on first use. Thread-safe; stubs live

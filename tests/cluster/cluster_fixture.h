@@ -17,6 +17,7 @@
 #include "gridrpc/embedded_cluster.h"
 #include "gridrpc/partitioning.h"
 #include "gridrpc/proxy.h"
+#include "test_util.h"
 
 namespace gridrpc::testing {
 
@@ -112,18 +113,6 @@ class RecordingDataProcessor final : public examples::DataProcessorImpl {
  private:
   ExecutionLog& log_;
 };
-
-// Polls `condition` every few milliseconds until it holds or `timeout` passes; true if it held.
-// For effects that happen after a call has answered (one-way methods, cancelled work).
-inline bool WaitUntil(const std::function<bool()>& condition,
-                      absl::Duration timeout = absl::Seconds(10)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
 
 class ClusterTest : public ::testing::Test {
  protected:

@@ -24,6 +24,9 @@
 #include "gridrpc/migration.h"
 
 namespace gridrpc {
+namespace internal {
+struct MigrationDriver;
+}  // namespace internal
 
 struct EmbeddedClusterOptions {
   int members = 2;
@@ -79,8 +82,8 @@ class EmbeddedCluster {
   absl::StatusOr<std::unique_ptr<Member>> StartMember();
   // Plans the table for `members` and migrates to it.
   absl::Status Rebalance(const std::vector<Member*>& members);
-  // Moves replicas from table_ to `next`, then commits it.
-  absl::Status Migrate(std::shared_ptr<const PartitionTable> next);
+  // How the shared migration process reaches this cluster's members.
+  internal::MigrationDriver Driver();
   // Installs `table` on every member it lists.
   absl::Status Commit(std::shared_ptr<const PartitionTable> table);
   std::vector<Member*> LiveMembers();

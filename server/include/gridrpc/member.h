@@ -96,13 +96,10 @@ class Member {
   // containers are cleared in order with that partition's calls.
   void Reset();
 
-  // Migration, for the coordinator (the embedded cluster; etcd later). Freezes the partition on
-  // this member, its primary: calls for it are refused as retryable until the next table.
-  void BeginMigration(int partition);
-  // Replaces this member's replica of `partition` with `data` (what Cluster/Sync returned from
-  // the primary). Blocks the calling thread until applied: never call it from a partition
-  // operation. On error the replica is cleared.
-  absl::Status ApplyReplica(int partition, const v1::SyncResponse& data);
+  // Migration, for coordinators (also served as Cluster/BeginMigration and /CopyReplica). Freezes
+  // the partition on this member, its primary: calls for it are refused as retryable until a
+  // table of at least `until_version` is installed (0: the next table).
+  void BeginMigration(int partition, int64_t until_version = 0);
 
   // Migration events of the processes that involve this member, as C++ listener calls; the same
   // events stream to gRPC clients from Cluster/WatchMigrations.
@@ -201,6 +198,13 @@ class Member {
                                          v1::BackupResponse* response);
   grpc::ServerUnaryReactor* HandleSync(grpc::CallbackServerContext* ctx,
                                        const v1::SyncRequest& request, v1::SyncResponse* response);
+  // Destination half of a replica migration: copies the partition from its primary.
+  grpc::ServerUnaryReactor* HandleCopyReplica(grpc::CallbackServerContext* ctx,
+                                              const v1::CopyReplicaRequest& request,
+                                              v1::CopyReplicaResponse* response);
+  // Inside the partition: replaces the replica with `data` (a primary's Sync answer); on error
+  // the replica is cleared.
+  absl::Status ApplyPartitionData(int partition, const v1::SyncResponse& data);
   grpc::ServerUnaryReactor* HandleReplicaSequences(grpc::CallbackServerContext* ctx,
                                                    v1::ReplicaSequencesResponse* response);
   // Inside the partition: applies buffered backups that are next in sequence.

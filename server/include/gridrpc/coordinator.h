@@ -1,0 +1,81 @@
+// Coordinator: where a cluster keeps its membership and its partition table, and who plans the
+// migrations when members come and go.
+//
+// A member joins a cluster through a coordinator and leaves through it. The coordinator installs
+// every table the cluster commits on the member and, when it is this member's turn, plans the
+// next table and runs the migration to it (internal: server/src/migration_process.h).
+//
+// Two kinds exist:
+// - in memory (the default): EmbeddedCluster coordinates the members of one process, and a
+//   standalone gridrpc-member without a coordinator owns every partition (SingleMemberTable).
+// - etcd (NewEtcdCoordinator): members in separate processes, on one machine or many. Members
+//   are keys on leases (a member that stops renewing its lease is declared crashed when the TTL
+//   expires), the table is one key whose revision fences its writers, and one member at a time
+//   plans: the holder of the planner key, a key on its lease. Every table it commits is
+//   conditioned on still holding that key and on the table being the one it planned from, so
+//   a planner that lost its lease can no longer commit. No consensus of our own: etcd's.
+//
+// Example (what `gridrpc-member --coordinator=etcd` does):
+//   auto member = gridrpc::Member::Create({.listen = "127.0.0.1:0"}).value();
+//   ... AddService ..., member->Start();
+//   auto coordinator = gridrpc::NewEtcdCoordinator({.endpoints = {"http://127.0.0.1:2379"}});
+//   if (absl::Status s = (*coordinator)->Join(*member); !s.ok()) return s;
+//   ...
+//   (*coordinator)->Leave();  // hands the member's replicas over
+//   member->Shutdown();
+#ifndef GRIDRPC_COORDINATOR_H_
+#define GRIDRPC_COORDINATOR_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gridrpc/member.h"
+
+namespace gridrpc {
+
+class Coordinator {
+ public:
+  virtual ~Coordinator() = default;
+
+  // Makes the started `member` part of the cluster named by its MemberOptions::cluster_name,
+  // and returns once it holds a partition table listing it. One member per coordinator; the
+  // member must outlive the coordinator.
+  virtual absl::Status Join(Member& member) = 0;
+
+  // Hands the member's replicas over to the members staying and leaves the cluster; the member
+  // serves nothing afterwards and may be shut down. The last member leaves without handing over.
+  virtual absl::Status Leave() = 0;
+
+  // Migration events of the processes this member plans (the etcd coordinator's planner reports
+  // to its own member's listeners, Member::AddMigrationListener, as well).
+  virtual void AddMigrationListener(std::shared_ptr<MigrationListener> listener) = 0;
+};
+
+struct EtcdCoordinatorOptions {
+  // etcd client URLs, e.g. {"http://127.0.0.1:2379"}; several may be given.
+  std::vector<std::string> endpoints = {"http://127.0.0.1:2379"};
+  // A member that does not renew its lease for this long is declared crashed and its backups
+  // are promoted. Whole seconds; etcd's minimum is 2 s by default.
+  absl::Duration lease_ttl = absl::Seconds(5);
+  // Backups per partition in the tables this member plans (capped by the member count).
+  int backup_count = 1;
+  // Keys live under <key_prefix><cluster_name>/.
+  std::string key_prefix = "/gridrpc/";
+  // How long Join waits for a table listing the member, and Leave for one without it.
+  absl::Duration membership_timeout = absl::Seconds(60);
+  // Called once, from a coordinator thread, when the member was expelled: it lost its lease,
+  // or a committed table no longer lists it although it did not leave. Its partitions are being
+  // promoted elsewhere, so it must stop serving; the default terminates the member
+  // (Member::Terminate). Must not block.
+  std::function<void()> on_expelled;
+};
+
+absl::StatusOr<std::unique_ptr<Coordinator>> NewEtcdCoordinator(EtcdCoordinatorOptions options);
+
+}  // namespace gridrpc
+
+#endif  // GRIDRPC_COORDINATOR_H_

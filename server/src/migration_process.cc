@@ -1,0 +1,181 @@
+#include "migration_process.h"
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+
+#include <cstdio>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gridrpc/cluster.grpc.pb.h"
+#include "gridrpc/internal/status.h"
+
+namespace gridrpc::internal {
+namespace {
+
+constexpr absl::Duration kControlTimeout = absl::Seconds(5);
+constexpr absl::Duration kCopyTimeout = absl::Seconds(60);
+
+std::unique_ptr<v1::Cluster::Stub> StubOf(const MigrationDriver& driver,
+                                          const v1::MemberInfo& member) {
+  return v1::Cluster::NewStub(driver.channel(member));
+}
+
+void Deadline(grpc::ClientContext& context, absl::Duration timeout) {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const PartitionTable>> PromoteCrashed(
+    const PartitionTable& current, const std::vector<std::string>& crashed,
+    const MigrationDriver& driver) {
+  PartitionTable promoted = current;
+  for (const std::string& id : crashed) {
+    promoted = PartitionTable::Promote(promoted, id, current.version() + 1);
+  }
+  auto next = std::make_shared<const PartitionTable>(std::move(promoted));
+  MigrationState state{.start_time = absl::Now()};
+  std::vector<ReplicaMigrationEvent> promotions;
+  for (int p = 0; p < next->partition_count(); ++p) {
+    const int old_owner = current.Owner(p);
+    if (old_owner < 0 || next->Owner(p) < 0) continue;
+    const std::string& old_id = current.member(old_owner).id();
+    if (next->MemberIndex(old_id) >= 0) continue;  // its primary did not crash
+    promotions.push_back({.partition = p,
+                          .replica_index = 0,
+                          .source = old_id,
+                          .destination = next->member(next->Owner(p)).id(),
+                          .success = true});
+  }
+  state.planned = state.remaining = static_cast<int>(promotions.size());
+  driver.notify([&](MigrationListener& l) { l.MigrationStarted(state); });
+  if (absl::Status s = driver.commit(next); !s.ok()) return s;
+  for (ReplicaMigrationEvent& event : promotions) {
+    ++state.completed;
+    --state.remaining;
+    event.state = state;
+    driver.notify([&](MigrationListener& l) { l.ReplicaMigrationCompleted(event); });
+  }
+  driver.notify([&](MigrationListener& l) { l.MigrationFinished(state); });
+  return next;
+}
+
+absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const PartitionTable> next,
+                     const MigrationDriver& driver) {
+  // A replica migration for every replica whose new owner holds no replica of the partition yet;
+  // a member that already holds one (a backup becoming primary) needs no copy.
+  struct Move {
+    int partition;
+    int replica_index;
+    const v1::MemberInfo* source;  // the partition's primary now; null when it has none
+    const v1::MemberInfo* destination;
+  };
+  std::vector<Move> moves;
+  std::vector<bool> copied(next->partition_count(), false);
+  for (int p = 0; p < next->partition_count(); ++p) {
+    const int owner = current.Owner(p);
+    const v1::MemberInfo* source = owner < 0 ? nullptr : &current.member(owner);
+    const auto& replicas = next->proto().partitions(p).members();
+    for (int r = 0; r < replicas.size(); ++r) {
+      const v1::MemberInfo& destination = next->member(replicas[r]);
+      const int old_index = current.MemberIndex(destination.id());
+      if (old_index >= 0 && current.ReplicaIndex(p, old_index) >= 0) continue;
+      moves.push_back({p, r, source, &destination});
+      copied[p] = true;
+    }
+  }
+
+  MigrationState state{.start_time = absl::Now(),
+                       .planned = static_cast<int>(moves.size()),
+                       .remaining = static_cast<int>(moves.size())};
+  driver.notify([&](MigrationListener& l) { l.MigrationStarted(state); });
+  // Freeze, on its primary, every partition that is copied or whose primary changes: until
+  // `next` commits, writes there would be lost. The freeze holds until a table of next's version
+  // (a leaving member never installs one without itself, so it stays frozen until it stops).
+  std::map<std::string, v1::BeginMigrationRequest> freezes;  // by primary id
+  std::map<std::string, const v1::MemberInfo*> primaries;
+  for (int p = 0; p < next->partition_count(); ++p) {
+    const int owner = current.Owner(p);
+    if (owner < 0) continue;
+    const v1::MemberInfo& primary = current.member(owner);
+    if (copied[p] || next->Owner(p) < 0 || next->member(next->Owner(p)).id() != primary.id()) {
+      v1::BeginMigrationRequest& request = freezes[primary.id()];
+      request.add_partitions(p);
+      request.set_until_version(next->version());
+      primaries[primary.id()] = &primary;
+    }
+  }
+  for (const auto& [id, request] : freezes) {
+    grpc::ClientContext context;
+    Deadline(context, kControlTimeout);
+    v1::BeginMigrationResponse response;
+    grpc::Status s = StubOf(driver, *primaries[id])->BeginMigration(&context, request, &response);
+    if (!s.ok()) {  // its copies fail below and are reported there
+      std::fprintf(stderr, "gridrpc: freezing partitions on %s failed: %s\n", id.c_str(),
+                   s.error_message().c_str());
+    }
+  }
+  for (int attempt = 0; attempt < 2 && !moves.empty(); ++attempt) {
+    std::vector<Move> failed;
+    for (const Move& move : moves) {
+      const absl::Time begin = absl::Now();
+      v1::CopyReplicaResponse copy;
+      absl::Status status = move.source == nullptr
+                                ? absl::UnavailableError("the partition has no primary to copy")
+                                : absl::OkStatus();
+      if (status.ok()) {
+        grpc::ClientContext context;
+        Deadline(context, kCopyTimeout);
+        v1::CopyReplicaRequest request;
+        request.set_partition(move.partition);
+        request.set_source_address(move.source->address());
+        status = FromGrpcStatus(
+            StubOf(driver, *move.destination)->CopyReplica(&context, request, &copy));
+      }
+      ReplicaMigrationEvent event{.partition = move.partition,
+                                  .replica_index = move.replica_index,
+                                  .source = move.source == nullptr ? "" : move.source->id(),
+                                  .destination = move.destination->id(),
+                                  .success = status.ok(),
+                                  .elapsed = absl::Now() - begin,
+                                  .bytes = copy.bytes()};
+      if (status.ok()) {
+        ++state.completed;
+        --state.remaining;
+        state.total_elapsed += event.elapsed;
+      } else {
+        failed.push_back(move);  // rolled back by the destination; retried once
+      }
+      event.state = state;
+      driver.notify([&](MigrationListener& l) {
+        status.ok() ? l.ReplicaMigrationCompleted(event) : l.ReplicaMigrationFailed(event);
+      });
+    }
+    moves = std::move(failed);
+  }
+  absl::Status committed = driver.commit(next);
+  driver.notify([&](MigrationListener& l) { l.MigrationFinished(state); });
+  if (!committed.ok()) return committed;
+  if (!moves.empty()) {
+    return absl::InternalError(absl::StrCat(moves.size(), " replica migrations failed twice"));
+  }
+  return absl::OkStatus();
+}
+
+void InstallOnMembers(const PartitionTable& table, const MigrationDriver& driver) {
+  for (const v1::MemberInfo& member : table.proto().members()) {
+    grpc::ClientContext context;
+    Deadline(context, absl::Seconds(2));
+    v1::InstallPartitionTableResponse response;
+    grpc::Status s = StubOf(driver, member)->InstallPartitionTable(&context, table.proto(), &response);
+    if (!s.ok() && s.error_code() != grpc::StatusCode::FAILED_PRECONDITION) {
+      std::fprintf(stderr, "gridrpc: installing table version %lld on %s failed: %s\n",
+                   static_cast<long long>(table.version()), member.id().c_str(),
+                   s.error_message().c_str());
+    }
+  }
+}
+
+}  // namespace gridrpc::internal

@@ -1,0 +1,248 @@
+// Members in separate processes: gridrpc-member --coordinator=etcd against a real etcd started
+// by the test, a smart client in the test process, and real signals (SIGKILL, SIGTERM).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include <filesystem>
+#include "counter.gridrpc.h"
+#include "gridrpc/client.h"
+#include "gridrpc/proxy.h"
+#include "testing/child_process.h"
+#include "testing/etcd_server.h"
+
+namespace gridrpc::testing {
+namespace {
+
+using examples::Counter;
+
+class MultiProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/gridrpc-mp-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    absl::StatusOr<std::unique_ptr<EtcdServer>> etcd = EtcdServer::Start();
+    ASSERT_TRUE(etcd.ok()) << etcd.status();
+    etcd_ = *std::move(etcd);
+  }
+
+  void TearDown() override {
+    members_.clear();  // SIGKILL and reap
+    etcd_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Starts one gridrpc-member joining the cluster; its address, or empty (the test failed).
+  std::string StartMember() {
+    const int index = static_cast<int>(members_.size());
+    absl::StatusOr<std::unique_ptr<ChildProcess>> member = ChildProcess::Start(
+        {GRIDRPC_MEMBER_PATH, "--listen=127.0.0.1:0", "--coordinator=etcd",
+         "--etcd_endpoints=" + etcd_->endpoint(), "--lease_ttl=2s", "--cluster_name=mp"},
+        absl::StrCat(dir_, "/member", index, ".log"));
+    EXPECT_TRUE(member.ok()) << member.status();
+    if (!member.ok()) return "";
+    std::optional<std::string> line = (*member)->WaitForLine("listening on", absl::Seconds(30));
+    EXPECT_TRUE(line.has_value()) << "member " << index << " did not join:\n"
+                                  << (*member)->LogTail();
+    members_.push_back(*std::move(member));
+    if (!line.has_value()) return "";
+    std::string address = line->substr(line->rfind(' ') + 1);
+    addresses_.push_back(address);
+    return address;
+  }
+
+  // Waits (bounded) until the client's refreshed table lists exactly `count` members, none at
+  // address `gone`, and every partition has a primary.
+  bool WaitForMembers(Client& client, int count, const std::string& gone = "") {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      if (client.RefreshPartitionTable().ok()) {
+        std::shared_ptr<const PartitionTable> table = client.partition_table();
+        bool all_owned = true;
+        for (int p = 0; p < table->partition_count(); ++p) all_owned &= table->Owner(p) >= 0;
+        bool without_gone = true;
+        for (int i = 0; i < table->member_count(); ++i) {
+          without_gone &= table->member(i).address() != gone;
+        }
+        if (table->member_count() == count && all_owned && without_gone) return true;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return false;
+  }
+
+  std::unique_ptr<Client> Connect() {
+    absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(
+        {.members = addresses_, .invocation_timeout = absl::Seconds(10)});
+    EXPECT_TRUE(client.ok()) << client.status();
+    return client.ok() ? *std::move(client) : nullptr;
+  }
+
+  std::string dir_;
+  std::unique_ptr<EtcdServer> etcd_;
+  std::vector<std::unique_ptr<ChildProcess>> members_;
+  std::vector<std::string> addresses_;
+};
+
+TEST_F(MultiProcessTest, ThreeProcessesFormOneClusterAndServeEveryPartition) {
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(StartMember().empty());
+  std::unique_ptr<Client> client = Connect();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(WaitForMembers(*client, 3));
+  // Every member holds a share of the primaries and of the backups.
+  std::shared_ptr<const PartitionTable> table = client->partition_table();
+  std::map<int, int> primaries;
+  std::map<int, int> backups;
+  for (int p = 0; p < table->partition_count(); ++p) {
+    const auto& replicas = table->proto().partitions(p).members();
+    ASSERT_EQ(replicas.size(), 2) << "partition " << p;
+    ++primaries[replicas[0]];
+    ++backups[replicas[1]];
+  }
+  for (int m = 0; m < 3; ++m) {
+    EXPECT_GE(primaries[m], 271 / 3) << "member " << m;
+    EXPECT_GE(backups[m], 271 / 3) << "member " << m;
+  }
+  Counter::Proxy counter = ProxyBuilder<Counter>(*client).Build();
+  for (int i = 0; i < 50; ++i) {
+    examples::IncRequest request;
+    request.set_name(absl::StrCat("c", i));
+    request.set_amount(i);
+    absl::StatusOr<examples::IncResponse> response = counter.Inc(request);
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->value(), i);
+  }
+}
+
+// The scenario: under load, one of three members is killed with SIGKILL. Every
+// acknowledged increment survives (1 sync backup), and no counter is ahead of its acknowledged
+// count by more than the calls that were in flight when the member died (one per worker).
+TEST_F(MultiProcessTest, SigkillUnderLoadLosesNoAcknowledgedIncrement) {
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(StartMember().empty());
+  std::unique_ptr<Client> client = Connect();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(WaitForMembers(*client, 3));
+  Counter::Proxy counter = ProxyBuilder<Counter>(*client).Build();
+
+  constexpr int kWorkers = 4;
+  constexpr int kCountersPerWorker = 16;
+  struct Worker {
+    std::map<std::string, int64_t> acknowledged;
+    int64_t failed = 0;
+    std::atomic<int64_t> successes{0};
+    std::thread thread;
+  };
+  std::vector<Worker> workers(kWorkers);
+  std::atomic<bool> stop{false};
+  for (int w = 0; w < kWorkers; ++w) {
+    workers[w].thread = std::thread([&, w] {
+      Worker& me = workers[w];
+      // Bounded: stops when told, or after 60 s whatever happens.
+      const absl::Time give_up = absl::Now() + absl::Seconds(60);
+      for (int i = 0; !stop.load() && absl::Now() < give_up; ++i) {
+        examples::IncRequest request;
+        request.set_name(absl::StrCat("w", w, "-", i % kCountersPerWorker));
+        request.set_amount(1);
+        if (counter.Inc(request).ok()) {
+          ++me.acknowledged[request.name()];
+          me.successes.fetch_add(1);
+        } else {
+          ++me.failed;  // unknown outcome: may or may not have been applied
+          absl::SleepFor(absl::Milliseconds(5));
+        }
+      }
+    });
+  }
+  auto total_successes = [&] {
+    int64_t n = 0;
+    for (Worker& w : workers) n += w.successes.load();
+    return n;
+  };
+  // Some load first, then the kill.
+  const absl::Time warm_deadline = absl::Now() + absl::Seconds(20);
+  while (total_successes() < 2000 && absl::Now() < warm_deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  const std::string victim = addresses_[1];
+  members_[1]->Signal(SIGKILL);
+  ASSERT_TRUE(members_[1]->Wait(absl::Seconds(10)).has_value());
+
+  // The cluster notices (lease expiry), promotes, and restores backups; the load goes on.
+  std::unique_ptr<Client> observer = Connect();
+  ASSERT_NE(observer, nullptr);
+  EXPECT_TRUE(WaitForMembers(*observer, 2, victim));
+  const int64_t after_failover = total_successes();
+  const absl::Time settle_deadline = absl::Now() + absl::Seconds(20);
+  while (total_successes() < after_failover + 2000 && absl::Now() < settle_deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  stop = true;
+  for (Worker& w : workers) w.thread.join();
+  EXPECT_GE(total_successes(), after_failover + 2000) << "writes did not resume after failover";
+
+  int64_t ahead = 0;
+  int64_t failed = 0;
+  for (int w = 0; w < kWorkers; ++w) {
+    failed += workers[w].failed;
+    for (int c = 0; c < kCountersPerWorker; ++c) {
+      const std::string name = absl::StrCat("w", w, "-", c);
+      examples::GetRequest request;
+      request.set_name(name);
+      absl::StatusOr<examples::GetResponse> value = counter.Get(request);
+      ASSERT_TRUE(value.ok()) << name << ": " << value.status();
+      const int64_t acknowledged = workers[w].acknowledged[name];
+      EXPECT_GE(value->value(), acknowledged) << name << " lost acknowledged increments";
+      ahead += value->value() - acknowledged;
+    }
+  }
+  EXPECT_LE(ahead, kWorkers) << "more unacknowledged increments applied than calls in flight";
+  // The survivors still hold every partition with one backup each.
+  std::shared_ptr<const PartitionTable> table = observer->partition_table();
+  for (int p = 0; p < table->partition_count(); ++p) {
+    EXPECT_EQ(table->proto().partitions(p).members_size(), 2) << "partition " << p;
+  }
+  std::printf("load: %lld acknowledged, %lld failed during failover, %lld applied unacknowledged\n",
+              static_cast<long long>(total_successes()), static_cast<long long>(failed),
+              static_cast<long long>(ahead));
+}
+
+// SIGTERM is a graceful leave: the member hands its replicas over and exits 0; no counter
+// changes, and the others serve every partition.
+TEST_F(MultiProcessTest, SigtermHandsReplicasOverAndExitsCleanly) {
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(StartMember().empty());
+  std::unique_ptr<Client> client = Connect();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(WaitForMembers(*client, 3));
+  Counter::Proxy counter = ProxyBuilder<Counter>(*client).Build();
+  constexpr int kCounters = 60;
+  for (int i = 0; i < kCounters; ++i) {
+    examples::IncRequest request;
+    request.set_name(absl::StrCat("c", i));
+    request.set_amount(i + 1);
+    ASSERT_TRUE(counter.Inc(request).ok());
+  }
+  const std::string leaving = addresses_[0];
+  members_[0]->Signal(SIGTERM);
+  std::optional<int> exit_status = members_[0]->Wait(absl::Seconds(30));
+  ASSERT_TRUE(exit_status.has_value()) << members_[0]->LogTail();
+  EXPECT_TRUE(WIFEXITED(*exit_status) && WEXITSTATUS(*exit_status) == 0)
+      << members_[0]->LogTail();
+  ASSERT_TRUE(WaitForMembers(*client, 2, leaving));
+  for (int i = 0; i < kCounters; ++i) {
+    examples::GetRequest request;
+    request.set_name(absl::StrCat("c", i));
+    absl::StatusOr<examples::GetResponse> value = counter.Get(request);
+    ASSERT_TRUE(value.ok()) << value.status();
+    EXPECT_EQ(value->value(), i + 1) << request.name();
+  }
+}
+
+}  // namespace
+}  // namespace gridrpc::testing
