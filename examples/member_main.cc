@@ -47,8 +47,7 @@ absl::StatusOr<std::unique_ptr<gridrpc::Coordinator>> JoinCluster(gridrpc::Membe
     return nullptr;
   }
   if (kind != "etcd") {
-    return absl::InvalidArgumentError("--coordinator must be embedded or etcd, not '" + kind +
-                                      "'");
+    return absl::InvalidArgumentError("--coordinator must be embedded or etcd, not '" + kind + "'");
   }
   absl::StatusOr<std::unique_ptr<gridrpc::Coordinator>> coordinator = gridrpc::NewEtcdCoordinator({
       .endpoints = absl::StrSplit(absl::GetFlag(FLAGS_etcd_endpoints), ',', absl::SkipEmpty()),

@@ -397,8 +397,8 @@ grpc::ServerUnaryReactor* Member::HandleCopyReplica(grpc::CallbackServerContext*
              [this, guard = guard_, p, call, reactor, response](grpc::Status status) {
                internal::LifeGuard::Scope alive = guard->Enter();
                if (!alive) {
-                 reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                              "the destination member stopped"));
+                 reactor->Finish(
+                     grpc::Status(grpc::StatusCode::UNAVAILABLE, "the destination member stopped"));
                  return;
                }
                if (!status.ok()) {

@@ -101,8 +101,8 @@ class EtcdCoordinator final : public Coordinator {
   std::vector<std::shared_ptr<MigrationListener>> listeners_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
   bool leaving_ ABSL_GUARDED_BY(mu_) = false;
-  bool left_ ABSL_GUARDED_BY(mu_) = false;     // a committed table without us, after leaving_
-  bool listed_ ABSL_GUARDED_BY(mu_) = false;   // a committed table listed us
+  bool left_ ABSL_GUARDED_BY(mu_) = false;    // a committed table without us, after leaving_
+  bool listed_ ABSL_GUARDED_BY(mu_) = false;  // a committed table listed us
   bool expelled_ ABSL_GUARDED_BY(mu_) = false;
 
   // The planner loop's wake-ups.
@@ -127,8 +127,8 @@ absl::Status EtcdCoordinator::Join(Member& member) {
   absl::StatusOr<int64_t> lease = etcd_->GrantLease(options_.lease_ttl);
   if (!lease.ok()) return lease.status();
   lease_ = *lease;
-  if (absl::Status s = etcd_->KeepAlive(lease_, options_.lease_ttl,
-                                        [this] { Expel("its etcd lease expired"); });
+  if (absl::Status s =
+          etcd_->KeepAlive(lease_, options_.lease_ttl, [this] { Expel("its etcd lease expired"); });
       !s.ok()) {
     return s;
   }
@@ -258,8 +258,8 @@ void EtcdCoordinator::InstallFromStore(const std::string& bytes) {
     if (dropped) Expel("a committed table no longer lists it");
     return;
   }
-  absl::Status s = member_->InstallPartitionTable(
-      std::make_shared<const PartitionTable>(*std::move(table)));
+  absl::Status s =
+      member_->InstallPartitionTable(std::make_shared<const PartitionTable>(*std::move(table)));
   if (!s.ok() && !absl::IsFailedPrecondition(s)) {  // an older table than ours is no news
     std::fprintf(stderr, "gridrpc: installing the stored table: %s\n", s.ToString().c_str());
     return;
@@ -307,9 +307,9 @@ void EtcdCoordinator::PlannerLoop() {
 bool EtcdCoordinator::Campaign() {
   if (planner_revision_ != 0) return true;
   int64_t revision = 0;
-  absl::StatusOr<bool> won = etcd_->Txn({EtcdCompare::CreateRevision(Key("planner"), 0)},
-                                        {EtcdOp::Put(Key("planner"), member_->id(), lease_)}, {},
-                                        &revision);
+  absl::StatusOr<bool> won =
+      etcd_->Txn({EtcdCompare::CreateRevision(Key("planner"), 0)},
+                 {EtcdOp::Put(Key("planner"), member_->id(), lease_)}, {}, &revision);
   if (!won.ok() || !*won) return false;
   planner_revision_ = revision;  // the transaction's only write created the key
   return true;
@@ -346,9 +346,9 @@ absl::Status EtcdCoordinator::Reconcile() {
   table_revision_ = stored.has_value() ? stored->mod_revision : 0;
   if (!stored.has_value()) {
     if (staying.empty()) return absl::OkStatus();
-    return CommitFenced(std::make_shared<const PartitionTable>(PartitionTable::Plan(
-        member_->context().cluster_name(), /*version=*/1, std::move(staying),
-        member_->context().partition_count(), options_.backup_count)));
+    return CommitFenced(std::make_shared<const PartitionTable>(
+        PartitionTable::Plan(member_->context().cluster_name(), /*version=*/1, std::move(staying),
+                             member_->context().partition_count(), options_.backup_count)));
   }
   v1::PartitionTable proto;
   if (!proto.ParseFromString(stored->value)) {
@@ -370,8 +370,8 @@ absl::Status EtcdCoordinator::Reconcile() {
     current = *std::move(promoted);
   }
   if (staying.empty()) return absl::OkStatus();  // the last member is leaving
-  auto next = std::make_shared<const PartitionTable>(PartitionTable::Rebalance(
-      *current, staying, options_.backup_count, current->version() + 1));
+  auto next = std::make_shared<const PartitionTable>(
+      PartitionTable::Rebalance(*current, staying, options_.backup_count, current->version() + 1));
   if (SameAssignment(*current, *next) && next->member_count() == current->member_count()) {
     return absl::OkStatus();
   }
@@ -400,9 +400,10 @@ absl::Status EtcdCoordinator::CommitFenced(std::shared_ptr<const PartitionTable>
 internal::MigrationDriver EtcdCoordinator::Driver() {
   return {
       .channel = [this](const v1::MemberInfo& info) { return ChannelTo(info.address()); },
-      .commit = [this](std::shared_ptr<const PartitionTable> table) {
-        return CommitFenced(std::move(table));
-      },
+      .commit =
+          [this](std::shared_ptr<const PartitionTable> table) {
+            return CommitFenced(std::move(table));
+          },
       .notify =
           [this](const std::function<void(MigrationListener&)>& event) {
             std::vector<std::shared_ptr<MigrationListener>> listeners;
@@ -432,9 +433,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> NewEtcdCoordinator(EtcdCoordinatorO
     return absl::InvalidArgumentError("the etcd coordinator needs at least one etcd endpoint");
   }
   if (options.lease_ttl < absl::Seconds(1)) {
-    return absl::InvalidArgumentError(absl::StrCat("etcd lease TTL ",
-                                                   absl::FormatDuration(options.lease_ttl),
-                                                   " is below one second"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "etcd lease TTL ", absl::FormatDuration(options.lease_ttl), " is below one second"));
   }
   absl::StatusOr<std::unique_ptr<internal::EtcdClient>> etcd =
       internal::EtcdClient::Connect(options.endpoints);

@@ -169,7 +169,8 @@ void InstallOnMembers(const PartitionTable& table, const MigrationDriver& driver
     grpc::ClientContext context;
     Deadline(context, absl::Seconds(2));
     v1::InstallPartitionTableResponse response;
-    grpc::Status s = StubOf(driver, member)->InstallPartitionTable(&context, table.proto(), &response);
+    grpc::Status s =
+        StubOf(driver, member)->InstallPartitionTable(&context, table.proto(), &response);
     if (!s.ok() && s.error_code() != grpc::StatusCode::FAILED_PRECONDITION) {
       std::fprintf(stderr, "gridrpc: installing table version %lld on %s failed: %s\n",
                    static_cast<long long>(table.version()), member.id().c_str(),

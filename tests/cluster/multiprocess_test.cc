@@ -6,12 +6,12 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include <filesystem>
-#include "counter.gridrpc.h"
+#include "examples/counter.gridrpc.h"
 #include "gridrpc/client.h"
 #include "gridrpc/proxy.h"
 #include "testing/child_process.h"
@@ -59,19 +59,22 @@ class MultiProcessTest : public ::testing::Test {
   }
 
   // Waits (bounded) until the client's refreshed table lists exactly `count` members, none at
-  // address `gone`, and every partition has a primary.
+  // address `gone`, and every partition has its primary and its backup (the members run with
+  // the default of one).
   bool WaitForMembers(Client& client, int count, const std::string& gone = "") {
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
     while (absl::Now() < deadline) {
       if (client.RefreshPartitionTable().ok()) {
         std::shared_ptr<const PartitionTable> table = client.partition_table();
-        bool all_owned = true;
-        for (int p = 0; p < table->partition_count(); ++p) all_owned &= table->Owner(p) >= 0;
+        bool all_replicated = true;
+        for (int p = 0; p < table->partition_count(); ++p) {
+          all_replicated &= table->proto().partitions(p).members_size() == std::min(count, 2);
+        }
         bool without_gone = true;
         for (int i = 0; i < table->member_count(); ++i) {
           without_gone &= table->member(i).address() != gone;
         }
-        if (table->member_count() == count && all_owned && without_gone) return true;
+        if (table->member_count() == count && all_replicated && without_gone) return true;
       }
       absl::SleepFor(absl::Milliseconds(100));
     }
@@ -79,8 +82,8 @@ class MultiProcessTest : public ::testing::Test {
   }
 
   std::unique_ptr<Client> Connect() {
-    absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(
-        {.members = addresses_, .invocation_timeout = absl::Seconds(10)});
+    absl::StatusOr<std::unique_ptr<Client>> client =
+        Client::Create({.members = addresses_, .invocation_timeout = absl::Seconds(10)});
     EXPECT_TRUE(client.ok()) << client.status();
     return client.ok() ? *std::move(client) : nullptr;
   }
@@ -110,12 +113,12 @@ TEST_F(MultiProcessTest, ThreeProcessesFormOneClusterAndServeEveryPartition) {
     EXPECT_GE(primaries[m], 271 / 3) << "member " << m;
     EXPECT_GE(backups[m], 271 / 3) << "member " << m;
   }
-  Counter::Proxy counter = ProxyBuilder<Counter>(*client).Build();
+  std::unique_ptr<Counter::Proxy> counter = ProxyBuilder<Counter>(*client).Build();
   for (int i = 0; i < 50; ++i) {
     examples::IncRequest request;
     request.set_name(absl::StrCat("c", i));
     request.set_amount(i);
-    absl::StatusOr<examples::IncResponse> response = counter.Inc(request);
+    absl::StatusOr<examples::IncResponse> response = counter->Inc(request);
     ASSERT_TRUE(response.ok()) << response.status();
     EXPECT_EQ(response->value(), i);
   }
@@ -129,7 +132,7 @@ TEST_F(MultiProcessTest, SigkillUnderLoadLosesNoAcknowledgedIncrement) {
   std::unique_ptr<Client> client = Connect();
   ASSERT_NE(client, nullptr);
   ASSERT_TRUE(WaitForMembers(*client, 3));
-  Counter::Proxy counter = ProxyBuilder<Counter>(*client).Build();
+  std::unique_ptr<Counter::Proxy> counter = ProxyBuilder<Counter>(*client).Build();
 
   constexpr int kWorkers = 4;
   constexpr int kCountersPerWorker = 16;
@@ -150,7 +153,7 @@ TEST_F(MultiProcessTest, SigkillUnderLoadLosesNoAcknowledgedIncrement) {
         examples::IncRequest request;
         request.set_name(absl::StrCat("w", w, "-", i % kCountersPerWorker));
         request.set_amount(1);
-        if (counter.Inc(request).ok()) {
+        if (counter->Inc(request).ok()) {
           ++me.acknowledged[request.name()];
           me.successes.fetch_add(1);
         } else {
@@ -195,7 +198,7 @@ TEST_F(MultiProcessTest, SigkillUnderLoadLosesNoAcknowledgedIncrement) {
       const std::string name = absl::StrCat("w", w, "-", c);
       examples::GetRequest request;
       request.set_name(name);
-      absl::StatusOr<examples::GetResponse> value = counter.Get(request);
+      absl::StatusOr<examples::GetResponse> value = counter->Get(request);
       ASSERT_TRUE(value.ok()) << name << ": " << value.status();
       const int64_t acknowledged = workers[w].acknowledged[name];
       EXPECT_GE(value->value(), acknowledged) << name << " lost acknowledged increments";
@@ -220,25 +223,24 @@ TEST_F(MultiProcessTest, SigtermHandsReplicasOverAndExitsCleanly) {
   std::unique_ptr<Client> client = Connect();
   ASSERT_NE(client, nullptr);
   ASSERT_TRUE(WaitForMembers(*client, 3));
-  Counter::Proxy counter = ProxyBuilder<Counter>(*client).Build();
+  std::unique_ptr<Counter::Proxy> counter = ProxyBuilder<Counter>(*client).Build();
   constexpr int kCounters = 60;
   for (int i = 0; i < kCounters; ++i) {
     examples::IncRequest request;
     request.set_name(absl::StrCat("c", i));
     request.set_amount(i + 1);
-    ASSERT_TRUE(counter.Inc(request).ok());
+    ASSERT_TRUE(counter->Inc(request).ok());
   }
   const std::string leaving = addresses_[0];
   members_[0]->Signal(SIGTERM);
   std::optional<int> exit_status = members_[0]->Wait(absl::Seconds(30));
   ASSERT_TRUE(exit_status.has_value()) << members_[0]->LogTail();
-  EXPECT_TRUE(WIFEXITED(*exit_status) && WEXITSTATUS(*exit_status) == 0)
-      << members_[0]->LogTail();
+  EXPECT_TRUE(WIFEXITED(*exit_status) && WEXITSTATUS(*exit_status) == 0) << members_[0]->LogTail();
   ASSERT_TRUE(WaitForMembers(*client, 2, leaving));
   for (int i = 0; i < kCounters; ++i) {
     examples::GetRequest request;
     request.set_name(absl::StrCat("c", i));
-    absl::StatusOr<examples::GetResponse> value = counter.Get(request);
+    absl::StatusOr<examples::GetResponse> value = counter->Get(request);
     ASSERT_TRUE(value.ok()) << value.status();
     EXPECT_EQ(value->value(), i + 1) << request.name();
   }
