@@ -23,15 +23,21 @@
 //                             (embedded cluster: in-process channels, ~3 MB of counters)
 //   embedded_failover_seconds from crashing a member of an embedded cluster (no failure
 //                             detection delay) to every partition taking writes again, backup
-//                             count restored; the multi-process failover_seconds needs etcd
+//                             count restored
+//   failover_seconds          from SIGKILL of one of 3 gridrpc-member processes (etcd
+//                             coordinator, --lease_ttl=2s, a real etcd) to every partition
+//                             taking writes again: lease expiry + promotion
 //   aspects3_overhead         extra time per call, as a fraction of a routed call, with three
 //                             empty client aspects and three empty execution aspects
 //                             (throughput, 64 in flight)
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -39,22 +45,28 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "echo.gridrpc.h"
+#include "examples/counter.gridrpc.h"
 #include "gridrpc/client.h"
 #include "gridrpc/embedded_cluster.h"
 #include "gridrpc/migration.h"
 #include "gridrpc/partitioning.h"
 #include "gridrpc/proxy.h"
 #include "raw_echo.grpc.pb.h"
+#include "testing/child_process.h"
+#include "testing/etcd_server.h"
 
 ABSL_FLAG(std::string, out, "build/bench/results.json", "where to write the JSON results");
 ABSL_FLAG(int, rounds, 5, "interleaved rounds per scenario");
 ABSL_FLAG(int, in_flight, 64, "calls in flight in throughput runs");
 ABSL_FLAG(int, payload_bytes, 100, "request payload size");
 ABSL_FLAG(double, seconds, 1.5, "duration of one throughput round");
+ABSL_FLAG(std::string, member, "",
+          "the gridrpc-member binary for failover_seconds (default: next to gridrpc-bench)");
 ABSL_FLAG(std::string, profile_only, "",
           "run only one driver (raw, raw_no_deadline, routed or aspects) for --seconds and print "
           "the call "
@@ -180,6 +192,21 @@ class MigrationMeter final : public gridrpc::MigrationListener {
   int64_t bytes_ = 0;
 };
 
+// Keys, one per partition, to prove each partition writable.
+std::vector<std::string> KeyPerPartition(const std::string& prefix) {
+  std::vector<std::string> keys(gridrpc::kDefaultPartitionCount);
+  for (int i = 0, found = 0; found < gridrpc::kDefaultPartitionCount; ++i) {
+    std::string key = prefix + std::to_string(i);
+    std::string& slot =
+        keys[gridrpc::PartitionOf(gridrpc::KeyHash(key), gridrpc::kDefaultPartitionCount)];
+    if (slot.empty()) {
+      slot = std::move(key);
+      ++found;
+    }
+  }
+  return keys;
+}
+
 // One trial: 3 members full of counters, a 4th joins (migration throughput), then one crashes
 // (time until every partition takes writes). Returns {MB/s, failover seconds}.
 std::pair<double, double> MembershipTrial(const bench::EchoRequest& request) {
@@ -205,17 +232,7 @@ std::pair<double, double> MembershipTrial(const bench::EchoRequest& request) {
   cluster->AddMigrationListener(meter);
   cluster->AddMember().IgnoreError();
 
-  // A key per partition, to prove each one writable again.
-  std::vector<std::string> probes(gridrpc::kDefaultPartitionCount);
-  for (int i = 0, found = 0; found < gridrpc::kDefaultPartitionCount; ++i) {
-    const std::string key = "probe-" + std::to_string(i);
-    std::string& slot =
-        probes[gridrpc::PartitionOf(gridrpc::KeyHash(key), gridrpc::kDefaultPartitionCount)];
-    if (slot.empty()) {
-      slot = key;
-      ++found;
-    }
-  }
+  const std::vector<std::string> probes = KeyPerPartition("probe-");
   const absl::Time crash = absl::Now();
   cluster->Crash(0).IgnoreError();
   for (const std::string& key : probes) {
@@ -228,6 +245,67 @@ std::pair<double, double> MembershipTrial(const bench::EchoRequest& request) {
   const double failover = absl::ToDoubleSeconds(absl::Now() - crash);
   cluster->Shutdown();
   return {meter->mb_per_s(), failover};
+}
+
+// One trial: etcd and 3 gridrpc-member processes; one is SIGKILLed; the time until every
+// partition took a write again. Negative if something failed (printed).
+double ProcessFailoverTrial(const std::string& member_path) {
+  auto fail = [](std::string_view what) {
+    std::fprintf(stderr, "failover trial: %.*s\n", static_cast<int>(what.size()), what.data());
+    return -1.0;
+  };
+  absl::StatusOr<std::unique_ptr<gridrpc::testing::EtcdServer>> etcd =
+      gridrpc::testing::EtcdServer::Start();
+  if (!etcd.ok()) return fail(etcd.status().ToString());
+  const std::string dir = std::filesystem::temp_directory_path() / "gridrpc-bench-failover";
+  std::filesystem::create_directories(dir);
+  std::vector<std::unique_ptr<gridrpc::testing::ChildProcess>> members;
+  std::vector<std::string> addresses;
+  for (int i = 0; i < 3; ++i) {
+    auto member = gridrpc::testing::ChildProcess::Start(
+        {member_path, "--listen=127.0.0.1:0", "--coordinator=etcd",
+         "--etcd_endpoints=" + (*etcd)->endpoint(), "--lease_ttl=2s"},
+        absl::StrCat(dir, "/member", i, ".log"));
+    if (!member.ok()) return fail(member.status().ToString());
+    std::optional<std::string> line = (*member)->WaitForLine("listening on", absl::Seconds(30));
+    if (!line.has_value()) return fail("a member did not join:\n" + (*member)->LogTail());
+    addresses.push_back(line->substr(line->rfind(' ') + 1));
+    members.push_back(*std::move(member));
+  }
+  auto client = gridrpc::Client::Create({.members = addresses});
+  if (!client.ok()) return fail(client.status().ToString());
+  // Until the third member's share has moved to it.
+  const absl::Time settle = absl::Now() + absl::Seconds(30);
+  while ((*client)->partition_table()->member_count() < 3 && absl::Now() < settle) {
+    absl::SleepFor(absl::Milliseconds(50));
+    (*client)->RefreshPartitionTable().IgnoreError();
+  }
+  auto counter = gridrpc::ProxyBuilder<examples::Counter>(**client).Build();
+  const std::vector<std::string> keys = KeyPerPartition("probe-");
+  for (const std::string& key : keys) {
+    examples::IncRequest inc;
+    inc.set_name(key);
+    inc.set_amount(1);
+    if (!counter->Inc(inc).ok()) return fail("a write failed before the kill");
+  }
+  const absl::Time kill_time = absl::Now();
+  members[1]->Signal(SIGKILL);
+  // A write to a dead primary fails at once (UNAVAILABLE, maybe applied, so not retried by the
+  // client): try each partition again until it takes one, for at most 60 s.
+  const absl::Time give_up = kill_time + absl::Seconds(60);
+  for (const std::string& key : keys) {
+    examples::IncRequest inc;
+    inc.set_name(key);
+    inc.set_amount(1);
+    while (!counter->Inc(inc).ok()) {
+      if (absl::Now() > give_up) return fail("partitions not writable 60 s after the kill");
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - kill_time);
+  members.clear();
+  std::filesystem::remove_all(dir);
+  return seconds;
 }
 
 double Median(std::vector<double> v) {
@@ -390,6 +468,15 @@ int main(int argc, char** argv) {
     failover_seconds.push_back(failover);
   }
 
+  std::string member_path = absl::GetFlag(FLAGS_member);
+  if (member_path.empty()) {
+    member_path = (std::filesystem::path(argv[0]).parent_path() / "gridrpc-member").string();
+  }
+  std::vector<double> process_failover_seconds;
+  for (int trial = 0; trial < 3; ++trial) {
+    process_failover_seconds.push_back(ProcessFailoverTrial(member_path));
+  }
+
   const std::map<std::string, double> results = {
       {"raw_grpc_calls_per_s", Median(raw_tput)},
       {"routed_calls_per_s", Median(routed_tput)},
@@ -404,6 +491,7 @@ int main(int argc, char** argv) {
       {"sync_backup_vs_routed_p50", Median(backup_ratio)},
       {"migration_mb_per_s", Median(migration_mb_per_s)},
       {"embedded_failover_seconds", Median(failover_seconds)},
+      {"failover_seconds", Median(process_failover_seconds)},
   };
   std::printf("gridrpc-bench: %d rounds, %d in flight, %d-byte payload, loopback\n", rounds,
               in_flight, absl::GetFlag(FLAGS_payload_bytes));
