@@ -4,6 +4,8 @@
 #include <grpcpp/client_context.h>
 
 #include <cstdio>
+#include <deque>
+#include <latch>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +18,9 @@ namespace {
 
 constexpr absl::Duration kControlTimeout = absl::Seconds(5);
 constexpr absl::Duration kCopyTimeout = absl::Seconds(60);
+// Replica copies in flight at once: enough to overlap the round trips, few enough not to crowd
+// out the calls the members keep serving.
+constexpr size_t kParallelCopies = 8;
 
 std::unique_ptr<v1::Cluster::Stub> StubOf(const MigrationDriver& driver,
                                           const v1::MemberInfo& member) {
@@ -117,30 +122,55 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
                    s.error_message().c_str());
     }
   }
+  // Copies run kParallelCopies at a time; their events are reported in plan order.
+  struct Copy {
+    grpc::ClientContext context;
+    v1::CopyReplicaRequest request;
+    v1::CopyReplicaResponse response;
+    std::unique_ptr<v1::Cluster::Stub> stub;
+    absl::Time begin;
+    absl::Status status;
+    std::latch done{1};
+  };
+  auto start_copy = [&driver](const Move& move) {
+    auto copy = std::make_unique<Copy>();
+    copy->begin = absl::Now();
+    if (move.source == nullptr) {
+      copy->status = absl::UnavailableError("the partition has no primary to copy");
+      copy->done.count_down();
+      return copy;
+    }
+    Deadline(copy->context, kCopyTimeout);
+    copy->request.set_partition(move.partition);
+    copy->request.set_source_address(move.source->address());
+    copy->stub = StubOf(driver, *move.destination);
+    Copy* raw = copy.get();
+    copy->stub->async()->CopyReplica(&raw->context, &raw->request, &raw->response,
+                                     [raw](grpc::Status status) {
+                                       raw->status = FromGrpcStatus(status);
+                                       raw->done.count_down();
+                                     });
+    return copy;
+  };
   for (int attempt = 0; attempt < 2 && !moves.empty(); ++attempt) {
     std::vector<Move> failed;
+    std::deque<std::unique_ptr<Copy>> running;
+    size_t started = 0;
     for (const Move& move : moves) {
-      const absl::Time begin = absl::Now();
-      v1::CopyReplicaResponse copy;
-      absl::Status status = move.source == nullptr
-                                ? absl::UnavailableError("the partition has no primary to copy")
-                                : absl::OkStatus();
-      if (status.ok()) {
-        grpc::ClientContext context;
-        Deadline(context, kCopyTimeout);
-        v1::CopyReplicaRequest request;
-        request.set_partition(move.partition);
-        request.set_source_address(move.source->address());
-        status = FromGrpcStatus(
-            StubOf(driver, *move.destination)->CopyReplica(&context, request, &copy));
+      while (started < moves.size() && running.size() < kParallelCopies) {
+        running.push_back(start_copy(moves[started++]));
       }
+      std::unique_ptr<Copy> copy = std::move(running.front());
+      running.pop_front();
+      copy->done.wait();
+      const absl::Status& status = copy->status;
       ReplicaMigrationEvent event{.partition = move.partition,
                                   .replica_index = move.replica_index,
                                   .source = move.source == nullptr ? "" : move.source->id(),
                                   .destination = move.destination->id(),
                                   .success = status.ok(),
-                                  .elapsed = absl::Now() - begin,
-                                  .bytes = copy.bytes()};
+                                  .elapsed = absl::Now() - copy->begin,
+                                  .bytes = copy->response.bytes()};
       if (status.ok()) {
         ++state.completed;
         --state.remaining;
