@@ -36,28 +36,19 @@ ABSL_FLAG(absl::Duration, lease_ttl, absl::Seconds(5),
           "a member silent for this long is declared crashed (--coordinator=etcd; whole seconds)");
 ABSL_FLAG(int, backup_count, 1, "backups per partition (--coordinator=etcd)");
 
-// Makes `member` part of its cluster as --coordinator says; null for the embedded coordinator.
-absl::StatusOr<std::unique_ptr<gridrpc::Coordinator>> JoinCluster(gridrpc::Member& member) {
+// The coordinator --coordinator names.
+absl::StatusOr<std::unique_ptr<gridrpc::Coordinator>> NewCoordinator() {
   const std::string kind = absl::GetFlag(FLAGS_coordinator);
-  if (kind == "embedded") {
-    if (absl::Status s = member.InstallPartitionTable(gridrpc::SingleMemberTable(member));
-        !s.ok()) {
-      return s;
-    }
-    return nullptr;
-  }
+  if (kind == "embedded") return gridrpc::NewEmbeddedCoordinator();
   if (kind != "etcd") {
     return absl::InvalidArgumentError("--coordinator must be embedded or etcd, not '" + kind + "'");
   }
-  absl::StatusOr<std::unique_ptr<gridrpc::Coordinator>> coordinator = gridrpc::NewEtcdCoordinator({
+  return gridrpc::NewEtcdCoordinator({
       .endpoints = absl::StrSplit(absl::GetFlag(FLAGS_etcd_endpoints), ',', absl::SkipEmpty()),
       .lease_ttl = absl::GetFlag(FLAGS_lease_ttl),
       .backup_count = absl::GetFlag(FLAGS_backup_count),
       .on_expelled = [] { kill(getpid(), SIGUSR1); },  // main's sigwait stops the member
   });
-  if (!coordinator.ok()) return coordinator.status();
-  if (absl::Status s = (*coordinator)->Join(member); !s.ok()) return s;
-  return coordinator;
 }
 
 int main(int argc, char** argv) {
@@ -81,12 +72,9 @@ int main(int argc, char** argv) {
   absl::Status status = member.status();
   if (status.ok()) status = examples::AddExampleServices(**member);
   if (status.ok()) status = (*member)->Start();
-  std::unique_ptr<gridrpc::Coordinator> coordinator;
-  if (status.ok()) {
-    absl::StatusOr<std::unique_ptr<gridrpc::Coordinator>> joined = JoinCluster(**member);
-    status = joined.status();
-    if (status.ok()) coordinator = *std::move(joined);
-  }
+  absl::StatusOr<std::unique_ptr<gridrpc::Coordinator>> coordinator = NewCoordinator();
+  if (status.ok()) status = coordinator.status();
+  if (status.ok()) status = (*coordinator)->Join(**member);
   if (!status.ok()) {
     std::fprintf(stderr, "gridrpc-member: %s\n", status.ToString().c_str());
     return 1;
@@ -105,10 +93,8 @@ int main(int argc, char** argv) {
   }
   std::printf("gridrpc-member: %s, shutting down\n", received == SIGTERM ? "SIGTERM" : "SIGINT");
   std::fflush(stdout);
-  if (coordinator != nullptr) {
-    if (absl::Status s = coordinator->Leave(); !s.ok()) {
-      std::fprintf(stderr, "gridrpc-member: leaving: %s\n", s.ToString().c_str());
-    }
+  if (absl::Status s = (*coordinator)->Leave(); !s.ok()) {
+    std::fprintf(stderr, "gridrpc-member: leaving: %s\n", s.ToString().c_str());
   }
   (*member)->Shutdown();
   return 0;

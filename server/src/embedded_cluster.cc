@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gridrpc/cluster.grpc.pb.h"
+#include "gridrpc/coordinator.h"
 #include "gridrpc/internal/status.h"
 #include "migration_process.h"
 
@@ -164,6 +165,23 @@ internal::MigrationDriver EmbeddedCluster::Driver() {
       .commit = [this](std::shared_ptr<const PartitionTable> table) { return Commit(table); },
       .notify = [this](const std::function<void(MigrationListener&)>& event) { Notify(event); },
   };
+}
+
+namespace {
+
+class StandaloneCoordinator final : public Coordinator {
+ public:
+  absl::Status Join(Member& member) override {
+    return member.InstallPartitionTable(SingleMemberTable(member));
+  }
+  absl::Status Leave() override { return absl::OkStatus(); }
+  void AddMigrationListener(std::shared_ptr<MigrationListener>) override {}
+};
+
+}  // namespace
+
+std::unique_ptr<Coordinator> NewEmbeddedCoordinator() {
+  return std::make_unique<StandaloneCoordinator>();
 }
 
 std::shared_ptr<const PartitionTable> SingleMemberTable(const Member& member) {

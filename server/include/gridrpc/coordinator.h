@@ -6,8 +6,9 @@
 // next table and runs the migration to it (internal: server/src/migration_process.h).
 //
 // Two kinds exist:
-// - in memory (the default): EmbeddedCluster coordinates the members of one process, and a
-//   standalone gridrpc-member without a coordinator owns every partition (SingleMemberTable).
+// - in memory (the default, NewEmbeddedCoordinator): the member is the whole cluster and owns
+//   every partition. EmbeddedCluster is the in-memory coordination of several members in one
+//   process (AddMember, RemoveMember, Crash); it runs the same migration process as etcd.
 // - etcd (NewEtcdCoordinator): members in separate processes, on one machine or many. Members
 //   are keys on leases (a member that stops renewing its lease is declared crashed when the TTL
 //   expires), the table is one key whose revision fences its writers, and one member at a time
@@ -73,6 +74,10 @@ struct EtcdCoordinatorOptions {
   // (Member::Terminate). Must not block.
   std::function<void()> on_expelled;
 };
+
+// A member alone in its cluster: Join installs a table giving it every partition
+// (SingleMemberTable); Leave has nobody to hand over to. No migrations, so no events.
+std::unique_ptr<Coordinator> NewEmbeddedCoordinator();
 
 absl::StatusOr<std::unique_ptr<Coordinator>> NewEtcdCoordinator(EtcdCoordinatorOptions options);
 
