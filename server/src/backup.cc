@@ -73,6 +73,7 @@ void Member::Replicate(int partition, const HostedService& hosted, const MethodD
   auto backup = std::make_shared<v1::BackupRequest>();
   backup->set_partition(partition);
   backup->set_table_version(state.table_version);
+  backup->set_primary_id(id());
   backup->set_sequence(state.sequence);
   backup->set_method(method.path);
   backup->set_lookup_name(hosted.lookup_name);
@@ -92,9 +93,22 @@ void Member::Replicate(int partition, const HostedService& hosted, const MethodD
   if (sync == 0) {
     std::move(on_synced)();  // async backups only: the caller does not wait for them
   } else {
+    ++state.unsynced;
     internal::MutexLock lock(&wait->mu);
     wait->remaining = sync;
-    wait->on_synced = std::move(on_synced);
+    wait->on_synced = [this, guard = guard_, partition,
+                       on_synced = std::move(on_synced)]() mutable {
+      std::move(on_synced)();
+      internal::LifeGuard::Scope alive = guard->Enter();
+      if (!alive) return;  // the member stopped; nothing waits for a freeze any more
+      executor_.Execute(partition, [this, partition] {
+        PartitionState& state = partitions_[partition];
+        if (--state.unsynced > 0) return;
+        std::vector<absl::AnyInvocable<void() &&>> drained;
+        drained.swap(state.on_synced);
+        for (auto& fn : drained) std::move(fn)();
+      });
+    };
   }
   for (int i = 1; i <= sync + async; ++i) {
     const bool is_sync = i <= sync;
@@ -157,17 +171,20 @@ grpc::ServerUnaryReactor* Member::HandleBackup(grpc::CallbackServerContext* ctx,
   }
   executor_.Execute(
       p, [this, p, hosted, method, reactor, response, sequence = request.sequence(),
-          table_version = request.table_version(),
+          table_version = request.table_version(), primary_id = request.primary_id(),
           payload =
               request.has_payload() ? std::optional<std::string>(request.payload()) : std::nullopt,
           parsed = std::move(parsed)]() mutable {
         PartitionState& state = partitions_[p];
-        // Fencing: a primary that has not seen the table this member has must not write here.
-        if (table_version < state.table_version) {
-          reactor->Finish(
-              grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                           absl::StrCat("backup stamped with table version ", table_version,
-                                        ", older than this member's ", state.table_version)));
+        // Fencing: a primary that has not seen the table this member has may write here only if
+        // that table still makes it the primary and this member a backup.
+        if (table_version < state.table_version &&
+            !(state.replica_index > 0 && IsPrimaryInOwnTable(p, primary_id))) {
+          reactor->Finish(grpc::Status(
+              grpc::StatusCode::FAILED_PRECONDITION,
+              absl::StrCat("backup from ", primary_id, " stamped with table version ",
+                           table_version, ": in this member's version ", state.table_version,
+                           " it is not the primary of partition ", p)));
           return;
         }
         if (table_version == state.table_version && state.replica_index <= 0) {
@@ -334,12 +351,25 @@ grpc::ServerUnaryReactor* Member::HandleReplicaSequences(grpc::CallbackServerCon
   return reactor;
 }
 
-void Member::BeginMigration(int partition, int64_t until_version) {
-  executor_.Execute(partition, [this, partition, until_version] {
-    partitions_[partition].migrating = true;
-    partitions_[partition].frozen_until = until_version;
-    Publish(partition);  // one-way calls now take the path that refuses them as retryable
-  });
+bool Member::IsPrimaryInOwnTable(int partition, std::string_view member_id) const {
+  std::shared_ptr<const PartitionTable> table = partition_table();
+  const int owner = table == nullptr ? -1 : table->Owner(partition);
+  return owner >= 0 && table->member(owner).id() == member_id;
+}
+
+void Member::Freeze(int partition, int64_t until_version, absl::AnyInvocable<void() &&> frozen) {
+  executor_.Execute(
+      partition, [this, partition, until_version, frozen = std::move(frozen)]() mutable {
+        PartitionState& state = partitions_[partition];
+        state.migrating = true;
+        state.frozen_until = until_version;
+        Publish(partition);  // one-way calls now take the path that refuses them as retryable
+        if (state.unsynced == 0) {
+          std::move(frozen)();
+        } else {
+          state.on_synced.push_back(std::move(frozen));
+        }
+      });
 }
 
 absl::Status Member::ApplyPartitionData(int partition, const v1::SyncResponse& data) {

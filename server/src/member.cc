@@ -143,9 +143,14 @@ class Member::ControlService final : public v1::Cluster::CallbackService {
         return reactor;
       }
     }
-    // Queued in each partition ahead of the copy that follows: no write slips in between.
-    for (int p : request->partitions()) member_.BeginMigration(p, request->until_version());
-    reactor->Finish(grpc::Status::OK);
+    // Answered once every partition is frozen and its acknowledged writes are on its backups,
+    // so neither a copy nor a promoted backup misses one.
+    auto remaining = std::make_shared<std::atomic<int>>(request->partitions_size() + 1);
+    auto frozen = [reactor, remaining] {
+      if (remaining->fetch_sub(1) == 1) reactor->Finish(grpc::Status::OK);
+    };
+    for (int p : request->partitions()) member_.Freeze(p, request->until_version(), frozen);
+    frozen();
     return reactor;
   }
 

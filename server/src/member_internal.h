@@ -62,6 +62,11 @@ struct Member::PartitionState {
   // Being copied to a new owner: calls are refused (retryable) until the new table commits.
   bool migrating = false;
   int64_t frozen_until = 0;  // migrating until a table of this version is installed
+  // Operations applied here whose sync backups have not all answered yet, and what waits for
+  // them to drain (a freeze: the coordinator may only move the partition once its backups hold
+  // every write the primary may acknowledge).
+  int unsynced = 0;
+  std::vector<absl::AnyInvocable<void() &&>> on_synced;
 };
 
 // Stubs to other members, one channel per address, made on first use. Thread-safe; stubs live

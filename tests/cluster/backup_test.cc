@@ -101,8 +101,27 @@ TEST_F(BackupTest, BackupStampedWithAnOlderTableIsRefused) {
   const grpc::Status status =
       v1::Cluster::NewStub(backup.InProcessChannel())->Backup(&context, request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("older than"));
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("it is not the primary"));
   EXPECT_EQ(backup.replica_state(p).sequence, 1);
+}
+
+// While a new table is being installed member by member, a backup may already have it when its
+// primary does not. If that table keeps the roles, the backup must take the write: refusing it
+// would leave an acknowledged write on the primary alone.
+TEST_F(BackupTest, BackupAheadOfItsPrimaryTakesWritesWhenTheRolesStay) {
+  ASSERT_TRUE(counter_->Inc(Inc("ahead", 1)).ok());
+  const int p = PartitionOfKey("ahead");
+  Member& primary = ReplicaOf("ahead", 0);
+  Member& backup = ReplicaOf("ahead", 1);
+  v1::PartitionTable proto = cluster_->partition_table()->proto();
+  proto.set_version(proto.version() + 1);
+  ASSERT_TRUE(backup
+                  .InstallPartitionTable(std::make_shared<const PartitionTable>(
+                      PartitionTable::FromProto(proto).value()))
+                  .ok());
+  ASSERT_TRUE(counter_->Inc(Inc("ahead", 1)).ok());
+  EXPECT_EQ(primary.backup_failures(), 0);
+  EXPECT_EQ(backup.replica_state(p).sequence, 2);
 }
 
 TEST_F(BackupTest, BackupThatMissedAnOperationResyncsFromThePrimary) {
@@ -110,24 +129,26 @@ TEST_F(BackupTest, BackupThatMissedAnOperationResyncsFromThePrimary) {
   const int p = PartitionOfKey("gap");
   Member& primary = ReplicaOf("gap", 0);
   Member& backup = ReplicaOf("gap", 1);
-  // The backup moves to table version 2 first, so it fences off the primary's next backup
-  // (still stamped 1): that operation is lost to it, as a lost async backup would be.
+  // The backup moves first to a table version 2 in which the partition's replicas are swapped,
+  // so it fences off the primary's next backup (stamped 1, from a member that is no longer the
+  // primary there): that operation is lost to it, as a lost async backup would be.
   const auto v1_table = cluster_->partition_table();
-  std::vector<v1::MemberInfo> same;
-  for (int i = 0; i < v1_table->member_count(); ++i) same.push_back(v1_table->member(i));
-  auto v2_table = std::make_shared<const PartitionTable>(
-      PartitionTable::Plan("dev", 2, same, kDefaultPartitionCount, 1));
-  ASSERT_TRUE(backup.InstallPartitionTable(v2_table).ok());
+  auto with_version = [&](int64_t version, bool swap) {
+    v1::PartitionTable proto = v1_table->proto();
+    proto.set_version(version);
+    if (swap) proto.mutable_partitions(p)->mutable_members()->SwapElements(0, 1);
+    return std::make_shared<const PartitionTable>(PartitionTable::FromProto(proto).value());
+  };
+  ASSERT_TRUE(backup.InstallPartitionTable(with_version(2, /*swap=*/true)).ok());
   ASSERT_TRUE(counter_->Inc(Inc("gap", 1)).ok());  // acknowledged; its backup failed
   EXPECT_EQ(primary.backup_failures(), 1);
   EXPECT_EQ(backup.replica_state(p).sequence, 1);
 
-  // Everyone on version 2: the next backup arrives with a gap before it, and the backup
-  // resyncs the partition from the primary.
+  // Everyone on version 3, the first assignment again: the next backup arrives with a gap
+  // before it, and the backup resyncs the partition from the primary.
+  const auto v3_table = with_version(3, /*swap=*/false);
   for (int i = 0; i < cluster_->size(); ++i) {
-    if (&cluster_->member(i) != &backup) {
-      ASSERT_TRUE(cluster_->member(i).InstallPartitionTable(v2_table).ok());
-    }
+    ASSERT_TRUE(cluster_->member(i).InstallPartitionTable(v3_table).ok());
   }
   absl::StatusOr<examples::IncResponse> third = counter_->Inc(Inc("gap", 1));
   ASSERT_TRUE(third.ok()) << third.status();

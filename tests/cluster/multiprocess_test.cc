@@ -1,6 +1,7 @@
 // Members in separate processes: gridrpc-member --coordinator=etcd against a real etcd started
 // by the test, a smart client in the test process, and real signals (SIGKILL, SIGTERM).
 #include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "examples/counter.gridrpc.h"
 #include "gridrpc/client.h"
+#include "gridrpc/cluster.grpc.pb.h"
 #include "gridrpc/proxy.h"
 #include "testing/child_process.h"
 #include "testing/etcd_server.h"
@@ -206,10 +208,24 @@ TEST_F(MultiProcessTest, SigkillUnderLoadLosesNoAcknowledgedIncrement) {
     }
   }
   EXPECT_LE(ahead, kWorkers) << "more unacknowledged increments applied than calls in flight";
-  // The survivors still hold every partition with one backup each.
-  std::shared_ptr<const PartitionTable> table = observer->partition_table();
-  for (int p = 0; p < table->partition_count(); ++p) {
-    EXPECT_EQ(table->proto().partitions(p).members_size(), 2) << "partition " << p;
+  // The survivors hold every partition, primary and backup, at the same replica sequence.
+  std::map<int, std::map<int, int64_t>> sequences;  // partition -> replica index -> sequence
+  for (int m : {0, 2}) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    v1::ReplicaSequencesResponse replicas;
+    ASSERT_TRUE(
+        v1::Cluster::NewStub(grpc::CreateChannel(addresses_[m], grpc::InsecureChannelCredentials()))
+            ->GetReplicaSequences(&context, {}, &replicas)
+            .ok());
+    for (const v1::ReplicaSequence& r : replicas.replicas()) {
+      sequences[r.partition()][r.replica_index()] = r.sequence();
+    }
+  }
+  ASSERT_EQ(sequences.size(), 271u);
+  for (const auto& [partition, replicas] : sequences) {
+    ASSERT_EQ(replicas.size(), 2u) << "partition " << partition;
+    EXPECT_EQ(replicas.at(0), replicas.at(1)) << "partition " << partition;
   }
   std::printf("load: %lld acknowledged, %lld failed during failover, %lld applied unacknowledged\n",
               static_cast<long long>(total_successes()), static_cast<long long>(failed),

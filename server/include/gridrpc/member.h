@@ -96,11 +96,6 @@ class Member {
   // containers are cleared in order with that partition's calls.
   void Reset();
 
-  // Migration, for coordinators (also served as Cluster/BeginMigration and /CopyReplica). Freezes
-  // the partition on this member, its primary: calls for it are refused as retryable until a
-  // table of at least `until_version` is installed (0: the next table).
-  void BeginMigration(int partition, int64_t until_version = 0);
-
   // Migration events of the processes that involve this member, as C++ listener calls; the same
   // events stream to gRPC clients from Cluster/WatchMigrations.
   void AddMigrationListener(std::shared_ptr<MigrationListener> listener);
@@ -198,6 +193,10 @@ class Member {
                                          v1::BackupResponse* response);
   grpc::ServerUnaryReactor* HandleSync(grpc::CallbackServerContext* ctx,
                                        const v1::SyncRequest& request, v1::SyncResponse* response);
+  // Migration (Cluster/BeginMigration): freezes the partition on this member, its primary, until
+  // a table of at least `until_version` is installed; calls for it are refused as retryable.
+  // Runs `frozen` once the freeze holds and every write already applied has its sync backups.
+  void Freeze(int partition, int64_t until_version, absl::AnyInvocable<void() &&> frozen);
   // Destination half of a replica migration: copies the partition from its primary.
   grpc::ServerUnaryReactor* HandleCopyReplica(grpc::CallbackServerContext* ctx,
                                               const v1::CopyReplicaRequest& request,
@@ -207,6 +206,8 @@ class Member {
   absl::Status ApplyPartitionData(int partition, const v1::SyncResponse& data);
   grpc::ServerUnaryReactor* HandleReplicaSequences(grpc::CallbackServerContext* ctx,
                                                    v1::ReplicaSequencesResponse* response);
+  // Whether this member's current table makes `member_id` the primary of `partition`.
+  bool IsPrimaryInOwnTable(int partition, std::string_view member_id) const;
   // Inside the partition: applies buffered backups that are next in sequence.
   void ApplyPendingBackups(int partition);
   // Inside the partition: asks the primary for the whole partition, after a gap that did not
