@@ -129,7 +129,12 @@ TEST_F(MultiProcessTest, ThreeProcessesFormOneClusterAndServeEveryPartition) {
 // The scenario: under load, one of three members is killed with SIGKILL. Every
 // acknowledged increment survives (1 sync backup), and no counter is ahead of its acknowledged
 // count by more than the calls that were in flight when the member died (one per worker).
-TEST_F(MultiProcessTest, SigkillUnderLoadLosesNoAcknowledgedIncrement) {
+// Parameter: which member dies. The first one started is the planner (it campaigned first), so
+// killing it also makes another member take over planning.
+class SigkillTest : public MultiProcessTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(SigkillTest, UnderLoadLosesNoAcknowledgedIncrement) {
+  const int victim_index = GetParam();
   for (int i = 0; i < 3; ++i) ASSERT_FALSE(StartMember().empty());
   std::unique_ptr<Client> client = Connect();
   ASSERT_NE(client, nullptr);
@@ -175,9 +180,9 @@ TEST_F(MultiProcessTest, SigkillUnderLoadLosesNoAcknowledgedIncrement) {
   while (total_successes() < 2000 && absl::Now() < warm_deadline) {
     absl::SleepFor(absl::Milliseconds(10));
   }
-  const std::string victim = addresses_[1];
-  members_[1]->Signal(SIGKILL);
-  ASSERT_TRUE(members_[1]->Wait(absl::Seconds(10)).has_value());
+  const std::string victim = addresses_[victim_index];
+  members_[victim_index]->Signal(SIGKILL);
+  ASSERT_TRUE(members_[victim_index]->Wait(absl::Seconds(10)).has_value());
 
   // The cluster notices (lease expiry), promotes, and restores backups; the load goes on.
   std::unique_ptr<Client> observer = Connect();
@@ -210,7 +215,8 @@ TEST_F(MultiProcessTest, SigkillUnderLoadLosesNoAcknowledgedIncrement) {
   EXPECT_LE(ahead, kWorkers) << "more unacknowledged increments applied than calls in flight";
   // The survivors hold every partition, primary and backup, at the same replica sequence.
   std::map<int, std::map<int, int64_t>> sequences;  // partition -> replica index -> sequence
-  for (int m : {0, 2}) {
+  for (int m = 0; m < 3; ++m) {
+    if (m == victim_index) continue;
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
     v1::ReplicaSequencesResponse replicas;
@@ -231,6 +237,11 @@ TEST_F(MultiProcessTest, SigkillUnderLoadLosesNoAcknowledgedIncrement) {
               static_cast<long long>(total_successes()), static_cast<long long>(failed),
               static_cast<long long>(ahead));
 }
+
+INSTANTIATE_TEST_SUITE_P(Victims, SigkillTest, ::testing::Values(0, 1),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return info.param == 0 ? std::string("Planner") : std::string("Other");
+                         });
 
 // SIGTERM is a graceful leave: the member hands its replicas over and exits 0; no counter
 // changes, and the others serve every partition.
