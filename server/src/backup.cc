@@ -93,7 +93,7 @@ void Member::Replicate(int partition, const HostedService& hosted, const MethodD
   if (sync == 0) {
     std::move(on_synced)();  // async backups only: the caller does not wait for them
   } else {
-    ++state.unsynced;
+    state.unsynced.fetch_add(1);
     internal::MutexLock lock(&wait->mu);
     wait->remaining = sync;
     wait->on_synced = [this, guard = guard_, partition,
@@ -101,13 +101,10 @@ void Member::Replicate(int partition, const HostedService& hosted, const MethodD
       std::move(on_synced)();
       internal::LifeGuard::Scope alive = guard->Enter();
       if (!alive) return;  // the member stopped; nothing waits for a freeze any more
-      executor_.Execute(partition, [this, partition] {
-        PartitionState& state = partitions_[partition];
-        if (--state.unsynced > 0) return;
-        std::vector<absl::AnyInvocable<void() &&>> drained;
-        drained.swap(state.on_synced);
-        for (auto& fn : drained) std::move(fn)();
-      });
+      PartitionState& state = partitions_[partition];
+      if (state.unsynced.fetch_sub(1) == 1 && state.drain_wanted.load()) {
+        executor_.Execute(partition, [this, partition] { WakeFrozenWaiters(partition); });
+      }
     };
   }
   for (int i = 1; i <= sync + async; ++i) {
@@ -364,12 +361,21 @@ void Member::Freeze(int partition, int64_t until_version, absl::AnyInvocable<voi
         state.migrating = true;
         state.frozen_until = until_version;
         Publish(partition);  // one-way calls now take the path that refuses them as retryable
-        if (state.unsynced == 0) {
-          std::move(frozen)();
-        } else {
-          state.on_synced.push_back(std::move(frozen));
-        }
+        state.frozen_waiters.push_back(std::move(frozen));
+        // Set before looking at the count: a backup answer that brings it to zero afterwards
+        // sees the flag and comes back here.
+        state.drain_wanted.store(true);
+        WakeFrozenWaiters(partition);
       });
+}
+
+void Member::WakeFrozenWaiters(int partition) {
+  PartitionState& state = partitions_[partition];
+  if (state.unsynced.load() != 0) return;  // the last backup answer will call again
+  state.drain_wanted.store(false);
+  std::vector<absl::AnyInvocable<void() &&>> waiters;
+  waiters.swap(state.frozen_waiters);
+  for (auto& waiter : waiters) std::move(waiter)();
 }
 
 absl::Status Member::ApplyPartitionData(int partition, const v1::SyncResponse& data) {

@@ -1,12 +1,9 @@
 #include "gridrpc/embedded_cluster.h"
 
 #include <grpcpp/channel.h>
-#include <grpcpp/client_context.h>
 
 #include "absl/strings/str_cat.h"
-#include "gridrpc/cluster.grpc.pb.h"
 #include "gridrpc/coordinator.h"
-#include "gridrpc/internal/status.h"
 #include "migration_process.h"
 
 namespace gridrpc {

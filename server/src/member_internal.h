@@ -8,6 +8,7 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/server_callback.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
@@ -62,11 +63,14 @@ struct Member::PartitionState {
   // Being copied to a new owner: calls are refused (retryable) until the new table commits.
   bool migrating = false;
   int64_t frozen_until = 0;  // migrating until a table of this version is installed
-  // Operations applied here whose sync backups have not all answered yet, and what waits for
-  // them to drain (a freeze: the coordinator may only move the partition once its backups hold
-  // every write the primary may acknowledge).
-  int unsynced = 0;
-  std::vector<absl::AnyInvocable<void() &&>> on_synced;
+  // Operations applied here whose sync backups have not all answered yet, and the freezes
+  // waiting for them (the coordinator may only move the partition once its backups hold every
+  // write the primary may acknowledge). The two atomics are the only fields touched from outside
+  // the partition: backup answers decrement `unsynced`, and enter the partition only when a
+  // freeze waits (`drain_wanted`), so the call path pays one atomic decrement.
+  std::atomic<int> unsynced{0};
+  std::atomic<bool> drain_wanted{false};
+  std::vector<absl::AnyInvocable<void() &&>> frozen_waiters;
 };
 
 // Stubs to other members, one channel per address, made on first use. Thread-safe; stubs live

@@ -197,6 +197,8 @@ class Member {
   // a table of at least `until_version` is installed; calls for it are refused as retryable.
   // Runs `frozen` once the freeze holds and every write already applied has its sync backups.
   void Freeze(int partition, int64_t until_version, absl::AnyInvocable<void() &&> frozen);
+  // Inside the partition: runs the freezes waiting for its sync backups, if none is missing.
+  void WakeFrozenWaiters(int partition);
   // Destination half of a replica migration: copies the partition from its primary.
   grpc::ServerUnaryReactor* HandleCopyReplica(grpc::CallbackServerContext* ctx,
                                               const v1::CopyReplicaRequest& request,
