@@ -12,12 +12,14 @@
 // and rebalances onto the live members that are not leaving. Its table writes are transactions
 // conditioned on the planner key's create revision (still ours) and on the table's mod revision
 // (the table it planned from).
+#include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
 #include <algorithm>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -26,9 +28,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "etcd_client.h"
+#include "gridrpc/cluster.grpc.pb.h"
 #include "gridrpc/coordinator.h"
 #include "gridrpc/internal/mutex.h"
 #include "migration_process.h"
+#include "migration_watch.h"
 
 namespace gridrpc {
 namespace {
@@ -54,6 +58,86 @@ bool SameAssignment(const PartitionTable& a, const PartitionTable& b) {
   }
   return true;
 }
+
+// Sends migration events to the other members (Cluster/ReportMigration) without holding up the
+// planner: per member, in order, one call in flight. A member that does not answer loses the
+// event; one that is far behind loses the oldest. Callbacks keep the relay alive.
+class EventRelay : public std::enable_shared_from_this<EventRelay> {
+ public:
+  void Send(const std::string& address, const std::shared_ptr<grpc::Channel>& channel,
+            const v1::MigrationEvent& event) {
+    std::shared_ptr<Call> call;
+    {
+      internal::MutexLock lock(&mu_);
+      Peer& peer = peers_[address];
+      if (peer.stub == nullptr) peer.stub = v1::Cluster::NewStub(channel);
+      if (peer.queue.size() >= kMaxQueued) peer.queue.pop_front();
+      peer.queue.push_back(event);
+      if (!peer.busy) call = Next(peer);
+    }
+    if (call != nullptr) Start(std::move(call));
+  }
+
+  // Waits up to `timeout` for every queued event to be sent (before the process may exit).
+  void Flush(absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      {
+        internal::MutexLock lock(&mu_);
+        bool idle = true;
+        for (const auto& [address, peer] : peers_) idle = idle && !peer.busy;
+        if (idle) return;
+      }
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  }
+
+ private:
+  static constexpr size_t kMaxQueued = 100000;
+  struct Peer {
+    std::unique_ptr<v1::Cluster::Stub> stub;
+    std::deque<v1::MigrationEvent> queue;
+    bool busy = false;  // a call is in flight
+  };
+  struct Call {
+    Peer* peer;  // peers_ never erases, so it stays valid
+    v1::Cluster::Stub* stub;
+    grpc::ClientContext context;
+    v1::MigrationEvent event;
+    v1::ReportMigrationResponse response;
+  };
+
+  // The peer's next call, or null when its queue is empty.
+  std::shared_ptr<Call> Next(Peer& peer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    peer.busy = !peer.queue.empty();
+    if (!peer.busy) return nullptr;
+    auto call = std::make_shared<Call>();
+    call->peer = &peer;
+    call->stub = peer.stub.get();
+    call->event = std::move(peer.queue.front());
+    peer.queue.pop_front();
+    call->context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    return call;
+  }
+
+  // Outside mu_: gRPC may run the completion on this thread.
+  void Start(std::shared_ptr<Call> call) {
+    Call* raw = call.get();
+    raw->stub->async()->ReportMigration(
+        &raw->context, &raw->event, &raw->response,
+        [self = shared_from_this(), call = std::move(call)](grpc::Status) {
+          std::shared_ptr<Call> next;
+          {
+            internal::MutexLock lock(&self->mu_);
+            next = self->Next(*call->peer);
+          }
+          if (next != nullptr) self->Start(std::move(next));
+        });
+  }
+
+  internal::Mutex mu_;
+  std::map<std::string, Peer> peers_ ABSL_GUARDED_BY(mu_);
+};
 
 class EtcdCoordinator final : public Coordinator {
  public:
@@ -114,6 +198,8 @@ class EtcdCoordinator final : public Coordinator {
   // Planner state, touched only by the planner loop.
   int64_t planner_revision_ = 0;  // create revision of our planner key; 0: not the planner
   int64_t table_revision_ = 0;    // mod revision of the table we last read or wrote
+  std::vector<std::string> peer_addresses_;  // the other live members, told of migrations
+  const std::shared_ptr<EventRelay> relay_ = std::make_shared<EventRelay>();
 
   std::unique_ptr<internal::EtcdWatch> watch_;
   std::thread planner_;
@@ -207,6 +293,7 @@ void EtcdCoordinator::Stop(bool revoke) {
   }
   wake_cv_.notify_all();
   if (planner_.joinable()) planner_.join();
+  relay_->Flush(absl::Seconds(2));
   watch_.reset();
   if (revoke && lease_ != 0) {
     // Deletes our keys (member, leaving, planner) at once rather than after the TTL.
@@ -339,6 +426,10 @@ absl::Status EtcdCoordinator::Reconcile() {
     planner_revision_ = 0;
     return absl::OkStatus();
   }
+  peer_addresses_.clear();
+  for (const auto& [id, info] : present) {
+    if (id != member_->id()) peer_addresses_.push_back(info.address());
+  }
   std::vector<v1::MemberInfo> staying;
   for (const auto& [id, info] : present) {
     if (std::find(leaving.begin(), leaving.end(), id) == leaving.end()) staying.push_back(info);
@@ -413,6 +504,12 @@ internal::MigrationDriver EtcdCoordinator::Driver() {
             }
             for (auto& listener : listeners) event(*listener);
             event(member_->migration_events());
+            internal::MigrationEventEncoder relay([this](const v1::MigrationEvent& e) {
+              for (const std::string& address : peer_addresses_) {
+                relay_->Send(address, ChannelTo(address), e);
+              }
+            });
+            event(relay);
           },
   };
 }

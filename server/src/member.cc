@@ -160,6 +160,14 @@ class Member::ControlService final : public v1::Cluster::CallbackService {
     return member_.HandleCopyReplica(ctx, *request, response);
   }
 
+  grpc::ServerUnaryReactor* ReportMigration(grpc::CallbackServerContext* ctx,
+                                            const v1::MigrationEvent* event,
+                                            v1::ReportMigrationResponse*) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(internal::ToGrpcStatus(internal::Replay(*event, *member_.migration_events_)));
+    return reactor;
+  }
+
   grpc::ServerUnaryReactor* InstallPartitionTable(grpc::CallbackServerContext* ctx,
                                                   const v1::PartitionTable* request,
                                                   v1::InstallPartitionTableResponse*) override {

@@ -1,6 +1,8 @@
 // Migration events on a member: its C++ listeners, and gRPC watchers (Cluster/WatchMigrations).
 #include "migration_watch.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace gridrpc::internal {
 namespace {
 
@@ -26,6 +28,32 @@ v1::MigrationEvent ToProto(v1::MigrationEvent::Kind kind, const ReplicaMigration
   out.set_elapsed_us(absl::ToInt64Microseconds(e.elapsed));
   out.set_bytes(e.bytes);
   return out;
+}
+
+v1::MigrationEvent ToProto(v1::MigrationEvent::Kind kind, const MigrationState& state) {
+  v1::MigrationEvent out;
+  out.set_kind(kind);
+  *out.mutable_state() = ToProto(state);
+  return out;
+}
+
+MigrationState FromProto(const v1::MigrationProgress& p) {
+  return {.start_time = absl::FromUnixMillis(p.start_time_unix_ms()),
+          .planned = p.planned(),
+          .completed = p.completed(),
+          .remaining = p.remaining(),
+          .total_elapsed = absl::Microseconds(p.total_elapsed_us())};
+}
+
+ReplicaMigrationEvent ReplicaFromProto(const v1::MigrationEvent& e) {
+  return {.partition = e.partition(),
+          .replica_index = e.replica_index(),
+          .source = e.source(),
+          .destination = e.destination(),
+          .success = e.success(),
+          .elapsed = absl::Microseconds(e.elapsed_us()),
+          .bytes = e.bytes(),
+          .state = FromProto(e.state())};
 }
 
 }  // namespace
@@ -98,17 +126,13 @@ void MigrationEvents::Publish(const v1::MigrationEvent& event,
 }
 
 void MigrationEvents::MigrationStarted(const MigrationState& state) {
-  v1::MigrationEvent event;
-  event.set_kind(v1::MigrationEvent::MIGRATION_STARTED);
-  *event.mutable_state() = ToProto(state);
-  Publish(event, [&](MigrationListener& l) { l.MigrationStarted(state); });
+  Publish(ToProto(v1::MigrationEvent::MIGRATION_STARTED, state),
+          [&](MigrationListener& l) { l.MigrationStarted(state); });
 }
 
 void MigrationEvents::MigrationFinished(const MigrationState& state) {
-  v1::MigrationEvent event;
-  event.set_kind(v1::MigrationEvent::MIGRATION_FINISHED);
-  *event.mutable_state() = ToProto(state);
-  Publish(event, [&](MigrationListener& l) { l.MigrationFinished(state); });
+  Publish(ToProto(v1::MigrationEvent::MIGRATION_FINISHED, state),
+          [&](MigrationListener& l) { l.MigrationFinished(state); });
 }
 
 void MigrationEvents::ReplicaMigrationCompleted(const ReplicaMigrationEvent& e) {
@@ -119,6 +143,42 @@ void MigrationEvents::ReplicaMigrationCompleted(const ReplicaMigrationEvent& e) 
 void MigrationEvents::ReplicaMigrationFailed(const ReplicaMigrationEvent& e) {
   Publish(ToProto(v1::MigrationEvent::REPLICA_MIGRATION_FAILED, e),
           [&](MigrationListener& l) { l.ReplicaMigrationFailed(e); });
+}
+
+void MigrationEventEncoder::MigrationStarted(const MigrationState& state) {
+  on_event_(ToProto(v1::MigrationEvent::MIGRATION_STARTED, state));
+}
+
+void MigrationEventEncoder::MigrationFinished(const MigrationState& state) {
+  on_event_(ToProto(v1::MigrationEvent::MIGRATION_FINISHED, state));
+}
+
+void MigrationEventEncoder::ReplicaMigrationCompleted(const ReplicaMigrationEvent& e) {
+  on_event_(ToProto(v1::MigrationEvent::REPLICA_MIGRATION_COMPLETED, e));
+}
+
+void MigrationEventEncoder::ReplicaMigrationFailed(const ReplicaMigrationEvent& e) {
+  on_event_(ToProto(v1::MigrationEvent::REPLICA_MIGRATION_FAILED, e));
+}
+
+absl::Status Replay(const v1::MigrationEvent& event, MigrationListener& listener) {
+  switch (event.kind()) {
+    case v1::MigrationEvent::MIGRATION_STARTED:
+      listener.MigrationStarted(FromProto(event.state()));
+      return absl::OkStatus();
+    case v1::MigrationEvent::MIGRATION_FINISHED:
+      listener.MigrationFinished(FromProto(event.state()));
+      return absl::OkStatus();
+    case v1::MigrationEvent::REPLICA_MIGRATION_COMPLETED:
+      listener.ReplicaMigrationCompleted(ReplicaFromProto(event));
+      return absl::OkStatus();
+    case v1::MigrationEvent::REPLICA_MIGRATION_FAILED:
+      listener.ReplicaMigrationFailed(ReplicaFromProto(event));
+      return absl::OkStatus();
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("migration event of unknown kind ", static_cast<int>(event.kind())));
+  }
 }
 
 }  // namespace gridrpc::internal

@@ -11,6 +11,7 @@
 #include <set>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "gridrpc/cluster.pb.h"
 #include "gridrpc/internal/mutex.h"
 #include "gridrpc/migration.h"
@@ -38,6 +39,24 @@ class MigrationEvents final : public MigrationListener {
   std::vector<std::shared_ptr<MigrationListener>> listeners_ ABSL_GUARDED_BY(mu_);
   std::set<Watch*> watches_ ABSL_GUARDED_BY(mu_);
 };
+
+// Turns listener calls into the events Cluster/WatchMigrations and Cluster/ReportMigration carry.
+class MigrationEventEncoder final : public MigrationListener {
+ public:
+  explicit MigrationEventEncoder(std::function<void(const v1::MigrationEvent&)> on_event)
+      : on_event_(std::move(on_event)) {}
+
+  void MigrationStarted(const MigrationState& state) override;
+  void MigrationFinished(const MigrationState& state) override;
+  void ReplicaMigrationCompleted(const ReplicaMigrationEvent& event) override;
+  void ReplicaMigrationFailed(const ReplicaMigrationEvent& event) override;
+
+ private:
+  const std::function<void(const v1::MigrationEvent&)> on_event_;
+};
+
+// Calls the listener method `event` stands for; INVALID_ARGUMENT for an event of no known kind.
+absl::Status Replay(const v1::MigrationEvent& event, MigrationListener& listener);
 
 }  // namespace gridrpc::internal
 

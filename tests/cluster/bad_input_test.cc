@@ -1,5 +1,6 @@
 // Bad input gets a precise status, the member keeps serving, and no container changes.
 #include "cluster/cluster_fixture.h"
+#include "gridrpc/cluster.grpc.pb.h"
 #include "gridrpc/internal/wire.h"
 #include "test_util.h"
 
@@ -74,6 +75,48 @@ TEST_F(BadInputTest, PartitionMetadataOutOfRangeIsInvalidArgument) {
     EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_THAT(r.status.error_message(), HasSubstr("out of range [0, 271)"));
   }
+}
+
+// The coordinators' control calls check what they are sent, and refusing changes nothing (the
+// fixture's TearDown reads the counter, which a frozen partition would refuse).
+TEST_F(BadInputTest, ControlPlaneCallsRefuseBadInput) {
+  auto stub = v1::Cluster::NewStub(channel_);
+  {
+    grpc::ClientContext context;
+    v1::BeginMigrationRequest request;
+    request.add_partitions(std::stoi(VictimPartition()));
+    request.add_partitions(271);
+    v1::BeginMigrationResponse response;
+    const grpc::Status status = stub->BeginMigration(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(status.error_message(), "partition 271 out of range");
+  }
+  {
+    grpc::ClientContext context;
+    v1::CopyReplicaRequest request;
+    request.set_partition(std::stoi(VictimPartition()));
+    v1::CopyReplicaResponse response;
+    const grpc::Status status = stub->CopyReplica(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("names no source"));
+  }
+  {
+    grpc::ClientContext context;
+    v1::PartitionTable stale = cluster_->partition_table()->proto();  // the version it has
+    v1::InstallPartitionTableResponse response;
+    const grpc::Status status = stub->InstallPartitionTable(&context, stale, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_THAT(status.error_message(), HasSubstr("is not newer than"));
+  }
+  {
+    grpc::ClientContext context;
+    v1::MigrationEvent event;  // no kind
+    v1::ReportMigrationResponse response;
+    const grpc::Status status = stub->ReportMigration(&context, event, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("unknown kind 0"));
+  }
+  // The victim's partition was not frozen by the refused request: TearDown still reads it.
 }
 
 }  // namespace

@@ -258,12 +258,47 @@ TEST_F(MultiProcessTest, SigtermHandsReplicasOverAndExitsCleanly) {
     request.set_amount(i + 1);
     ASSERT_TRUE(counter->Inc(request).ok());
   }
+  // Member 2 watches migrations: the planner (member 0, which is also the one leaving) tells
+  // the other members of every migration it runs.
+  std::shared_ptr<const PartitionTable> before = client->partition_table();
+  std::string leaving_id;
+  for (int i = 0; i < before->member_count(); ++i) {
+    if (before->member(i).address() == addresses_[0]) leaving_id = before->member(i).id();
+  }
+  ASSERT_FALSE(leaving_id.empty());
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  auto watch =
+      v1::Cluster::NewStub(grpc::CreateChannel(addresses_[2], grpc::InsecureChannelCredentials()))
+          ->WatchMigrations(&watch_context, {});
+  watch->WaitForInitialMetadata();  // registered
+
   const std::string leaving = addresses_[0];
   members_[0]->Signal(SIGTERM);
   std::optional<int> exit_status = members_[0]->Wait(absl::Seconds(30));
   ASSERT_TRUE(exit_status.has_value()) << members_[0]->LogTail();
   EXPECT_TRUE(WIFEXITED(*exit_status) && WEXITSTATUS(*exit_status) == 0) << members_[0]->LogTail();
   ASSERT_TRUE(WaitForMembers(*client, 2, leaving));
+
+  std::vector<v1::MigrationEvent> events;
+  for (v1::MigrationEvent event; watch->Read(&event);) {
+    events.push_back(event);
+    if (event.kind() == v1::MigrationEvent::MIGRATION_FINISHED) break;
+  }
+  watch_context.TryCancel();
+  ASSERT_GE(events.size(), 2u) << "member 2 heard of no migration";
+  EXPECT_EQ(events.front().kind(), v1::MigrationEvent::MIGRATION_STARTED);
+  EXPECT_EQ(events.back().kind(), v1::MigrationEvent::MIGRATION_FINISHED);
+  const int planned = events.front().state().planned();
+  EXPECT_GT(planned, 0);
+  EXPECT_EQ(static_cast<int>(events.size()), planned + 2);
+  for (size_t i = 1; i + 1 < events.size(); ++i) {
+    EXPECT_EQ(events[i].kind(), v1::MigrationEvent::REPLICA_MIGRATION_COMPLETED) << i;
+    EXPECT_EQ(events[i].state().completed(), static_cast<int>(i));
+    EXPECT_NE(events[i].destination(), leaving_id);
+  }
+  EXPECT_EQ(events.back().state().remaining(), 0);
+
   for (int i = 0; i < kCounters; ++i) {
     examples::GetRequest request;
     request.set_name(absl::StrCat("c", i));

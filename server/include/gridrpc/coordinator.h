@@ -51,8 +51,8 @@ class Coordinator {
   // serves nothing afterwards and may be shut down. The last member leaves without handing over.
   virtual absl::Status Leave() = 0;
 
-  // Migration events of the processes this member plans (the etcd coordinator's planner reports
-  // to its own member's listeners, Member::AddMigrationListener, as well).
+  // Migration events of the processes this member plans. Every member's own listeners
+  // (Member::AddMigrationListener) hear every process, whoever plans it.
   virtual void AddMigrationListener(std::shared_ptr<MigrationListener> listener) = 0;
 };
 
