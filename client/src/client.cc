@@ -64,28 +64,34 @@ std::vector<std::string> ClientState::CandidateAddresses() const {
 }
 
 absl::Status ClientState::LoadTable() {
+  // First every member in turn, failing fast on those that are down (a dead member must
+  // not cost a connect timeout); only if none answers, again waiting for each to come up (a
+  // cluster that is still starting).
   std::vector<std::string> errors;
-  for (const std::string& address : CandidateAddresses()) {
-    std::shared_ptr<grpc::Channel> channel;
-    {
-      MutexLock lock(&mu_);
-      channel = ChannelTo(address);
+  for (const bool wait_for_ready : {false, true}) {
+    errors.clear();
+    for (const std::string& address : CandidateAddresses()) {
+      std::shared_ptr<grpc::Channel> channel;
+      {
+        MutexLock lock(&mu_);
+        channel = ChannelTo(address);
+      }
+      grpc::ClientContext context;
+      context.set_deadline(absl::ToChronoTime(absl::Now() + options_.connect_timeout));
+      context.set_wait_for_ready(wait_for_ready);
+      v1::PartitionTable table;
+      const grpc::Status status =
+          v1::Cluster::NewStub(channel)->GetPartitionTable(&context, {}, &table);
+      if (!status.ok()) {
+        errors.push_back(absl::StrCat(address, ": ", status.error_message()));
+        continue;
+      }
+      if (absl::Status installed = Install(std::move(table)); !installed.ok()) {
+        errors.push_back(absl::StrCat(address, ": ", installed.message()));
+        continue;
+      }
+      return absl::OkStatus();
     }
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + options_.connect_timeout));
-    context.set_wait_for_ready(true);  // ride out a member that is still starting
-    v1::PartitionTable table;
-    const grpc::Status status =
-        v1::Cluster::NewStub(channel)->GetPartitionTable(&context, {}, &table);
-    if (!status.ok()) {
-      errors.push_back(absl::StrCat(address, ": ", status.error_message()));
-      continue;
-    }
-    if (absl::Status installed = Install(std::move(table)); !installed.ok()) {
-      errors.push_back(absl::StrCat(address, ": ", installed.message()));
-      continue;
-    }
-    return absl::OkStatus();
   }
   if (errors.empty()) return absl::InvalidArgumentError("no member addresses to connect to");
   return absl::UnavailableError(

@@ -54,7 +54,7 @@ Member::ReplicaState Member::replica_state(int partition) const {
 
 void Member::Replicate(int partition, const HostedService& hosted, const MethodDescriptor& method,
                        const google::protobuf::Message& request, std::optional<std::string> payload,
-                       absl::AnyInvocable<void() &&> on_synced) {
+                       absl::AnyInvocable<void(absl::Status) &&> on_synced) {
   PartitionState& state = partitions_[partition];
   std::shared_ptr<const PartitionTable> table = partition_table();
   const auto& replicas = table->proto().partitions(partition).members();
@@ -63,7 +63,7 @@ void Member::Replicate(int partition, const HostedService& hosted, const MethodD
   const int sync = std::min(service.sync_backups, backups);
   const int async = std::min(service.async_backups, backups - sync);
   if (sync + async == 0) {
-    std::move(on_synced)();
+    std::move(on_synced)(absl::OkStatus());
     return;
   }
   // Only replicated operations count: the sequence is what primary and backups must agree on.
@@ -87,18 +87,19 @@ void Member::Replicate(int partition, const HostedService& hosted, const MethodD
   struct SyncWait {
     internal::Mutex mu;
     int remaining ABSL_GUARDED_BY(mu);
-    absl::AnyInvocable<void() &&> on_synced ABSL_GUARDED_BY(mu);
+    absl::Status status ABSL_GUARDED_BY(mu);  // ABORTED once a sync backup fenced us off
+    absl::AnyInvocable<void(absl::Status) &&> on_synced ABSL_GUARDED_BY(mu);
   };
   auto wait = std::make_shared<SyncWait>();
   if (sync == 0) {
-    std::move(on_synced)();  // async backups only: the caller does not wait for them
+    std::move(on_synced)(absl::OkStatus());  // async backups only: the caller does not wait
   } else {
     state.unsynced.fetch_add(1);
     internal::MutexLock lock(&wait->mu);
     wait->remaining = sync;
     wait->on_synced = [this, guard = guard_, partition,
-                       on_synced = std::move(on_synced)]() mutable {
-      std::move(on_synced)();
+                       on_synced = std::move(on_synced)](absl::Status status) mutable {
+      std::move(on_synced)(std::move(status));
       internal::LifeGuard::Scope alive = guard->Enter();
       if (!alive) return;  // the member stopped; nothing waits for a freeze any more
       PartitionState& state = partitions_[partition];
@@ -127,12 +128,21 @@ void Member::Replicate(int partition, const HostedService& hosted, const MethodD
                          address.c_str(), status.error_message().c_str());
           }
           if (!is_sync) return;
-          absl::AnyInvocable<void() &&> synced;
+          absl::AnyInvocable<void(absl::Status) &&> synced;
+          absl::Status result;
           {
             internal::MutexLock lock(&wait->mu);
-            if (--wait->remaining == 0) synced = std::move(wait->on_synced);
+            if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+              wait->status = absl::AbortedError(absl::StrCat(
+                  "the write to partition ", backup->partition(), " ran on member ",
+                  backup->primary_id(), " but was not replicated: ", status.error_message()));
+            }
+            if (--wait->remaining == 0) {
+              synced = std::move(wait->on_synced);
+              result = wait->status;
+            }
           }
-          if (synced) std::move(synced)();
+          if (synced) std::move(synced)(std::move(result));
         });
   }
 }

@@ -173,6 +173,8 @@ class EtcdCoordinator final : public Coordinator {
   internal::MigrationDriver Driver();
   std::shared_ptr<grpc::Channel> ChannelTo(const std::string& address);
 
+  // Ends the planner loop (and waits for it); then the planner fields may be read here.
+  void StopPlanning();
   void Stop(bool revoke);
 
   const EtcdCoordinatorOptions options_;
@@ -261,10 +263,19 @@ absl::Status EtcdCoordinator::Leave() {
     leaving_ = true;
   }
   absl::Status status;
-  // Alone in the table: nobody to hand over to.
   std::shared_ptr<const PartitionTable> table = member_->partition_table();
   const bool alone = table == nullptr || table->member_count() <= 1;
-  if (!alone) {
+  if (alone) {
+    // Nobody to hand over to: the cluster ends with this member, and its table goes too, so the
+    // next member to start plans a first table. Only while this member still plans.
+    StopPlanning();
+    if (planner_revision_ != 0) {
+      status = etcd_
+                   ->Txn({EtcdCompare::CreateRevision(Key("planner"), planner_revision_)},
+                         {EtcdOp::Delete(Key("table"))})
+                   .status();
+    }
+  } else {
     absl::StatusOr<int64_t> put =
         etcd_->Put(Key(absl::StrCat("leaving/", member_->id())), "", lease_);
     status = put.status();
@@ -286,13 +297,17 @@ absl::Status EtcdCoordinator::Leave() {
   return status;
 }
 
-void EtcdCoordinator::Stop(bool revoke) {
+void EtcdCoordinator::StopPlanning() {
   {
     std::lock_guard<std::mutex> lock(wake_mu_);
     stopping_ = true;
   }
   wake_cv_.notify_all();
   if (planner_.joinable()) planner_.join();
+}
+
+void EtcdCoordinator::Stop(bool revoke) {
+  StopPlanning();
   relay_->Flush(absl::Seconds(2));
   watch_.reset();
   if (revoke && lease_ != 0) {

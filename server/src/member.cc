@@ -612,7 +612,7 @@ grpc::ServerUnaryReactor* Member::Handle(const HostedMethod& hosted,
             std::fprintf(stderr, "gridrpc: one-way %s on partition %d failed: %s\n", method.path, p,
                          status.ToString().c_str());
           } else if (backed_up) {
-            Replicate(p, *hosted, method, *request, std::move(payload), [] {});
+            Replicate(p, *hosted, method, *request, std::move(payload), [](absl::Status) {});
           }
         });
     return reactor;
@@ -639,7 +639,9 @@ grpc::ServerUnaryReactor* Member::Handle(const HostedMethod& hosted,
     if (status.ok() && backed_up) {
       // Answered once the sync backups have it: an acknowledged write survives the primary.
       Replicate(p, *hosted, method, *request, std::move(payload),
-                [reactor] { reactor->Finish(grpc::Status::OK); });
+                [reactor](absl::Status replicated) {
+                  reactor->Finish(internal::ToGrpcStatus(replicated));
+                });
       return;
     }
     reactor->Finish(internal::ToGrpcStatus(status));
@@ -765,7 +767,12 @@ grpc::ServerUnaryReactor* Member::HandleBroadcast(grpc::CallbackServerContext* c
           }
           result->set_code(static_cast<int>(status.code()));
           result->set_message(std::string(status.message()));
-          auto deliver = [gather, response, reactor, result] {
+          auto deliver = [gather, response, reactor, result](absl::Status replicated) {
+            if (!replicated.ok()) {
+              result->clear_response();
+              result->set_code(static_cast<int>(replicated.code()));
+              result->set_message(std::string(replicated.message()));
+            }
             bool last;
             {
               internal::MutexLock lock(&gather->mu);
@@ -777,7 +784,7 @@ grpc::ServerUnaryReactor* Member::HandleBroadcast(grpc::CallbackServerContext* c
           if (status.ok() && backed_up) {
             Replicate(p, *hosted, method, *parsed, std::move(payload), std::move(deliver));
           } else {
-            deliver();
+            deliver(absl::OkStatus());
           }
         });
   }

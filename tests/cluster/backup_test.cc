@@ -131,7 +131,8 @@ TEST_F(BackupTest, BackupThatMissedAnOperationResyncsFromThePrimary) {
   Member& backup = ReplicaOf("gap", 1);
   // The backup moves first to a table version 2 in which the partition's replicas are swapped,
   // so it fences off the primary's next backup (stamped 1, from a member that is no longer the
-  // primary there): that operation is lost to it, as a lost async backup would be.
+  // primary there): that operation is lost to it, as a lost async backup would be, and its
+  // caller is told the write ran but was not replicated.
   const auto v1_table = cluster_->partition_table();
   auto with_version = [&](int64_t version, bool swap) {
     v1::PartitionTable proto = v1_table->proto();
@@ -140,7 +141,8 @@ TEST_F(BackupTest, BackupThatMissedAnOperationResyncsFromThePrimary) {
     return std::make_shared<const PartitionTable>(PartitionTable::FromProto(proto).value());
   };
   ASSERT_TRUE(backup.InstallPartitionTable(with_version(2, /*swap=*/true)).ok());
-  ASSERT_TRUE(counter_->Inc(Inc("gap", 1)).ok());  // acknowledged; its backup failed
+  EXPECT_THAT(counter_->Inc(Inc("gap", 1)),
+              StatusIs(absl::StatusCode::kAborted, ::testing::HasSubstr("but was not replicated")));
   EXPECT_EQ(primary.backup_failures(), 1);
   EXPECT_EQ(backup.replica_state(p).sequence, 1);
 

@@ -308,5 +308,21 @@ TEST_F(MultiProcessTest, SigtermHandsReplicasOverAndExitsCleanly) {
   }
 }
 
+// The last member's graceful leave ends the cluster: the next member to start plans a first
+// table (version 1) instead of inheriting one that lists only the departed.
+TEST_F(MultiProcessTest, LastMemberLeavingEndsTheCluster) {
+  ASSERT_FALSE(StartMember().empty());
+  members_[0]->Signal(SIGTERM);
+  std::optional<int> exit_status = members_[0]->Wait(absl::Seconds(30));
+  ASSERT_TRUE(exit_status.has_value() && WIFEXITED(*exit_status) && WEXITSTATUS(*exit_status) == 0)
+      << members_[0]->LogTail();
+  addresses_.clear();
+  ASSERT_FALSE(StartMember().empty());
+  std::unique_ptr<Client> client = Connect();
+  ASSERT_NE(client, nullptr);
+  EXPECT_EQ(client->partition_table()->version(), 1);
+  EXPECT_EQ(client->partition_table()->member_count(), 1);
+}
+
 }  // namespace
 }  // namespace gridrpc::testing

@@ -184,10 +184,13 @@ class Member {
                          grpc::ByteBuffer* out, std::optional<std::string>* backup_payload);
 
   // Backups (server/src/backup.cc). Inside the partition: sends a successful mutating
-  // operation to the partition's backups and runs `on_synced` once the sync ones applied it.
+  // operation to the partition's backups and runs `on_synced` once the sync ones answered: OK,
+  // or ABORTED when one refused it because a newer table no longer makes this member the
+  // primary (the write then lives on a replica that is being replaced: the caller must not
+  // take it as done). A sync backup that is unreachable or slow is counted, not reported.
   void Replicate(int partition, const HostedService& hosted, const MethodDescriptor& method,
                  const google::protobuf::Message& request, std::optional<std::string> payload,
-                 absl::AnyInvocable<void() &&> on_synced);
+                 absl::AnyInvocable<void(absl::Status) &&> on_synced);
   grpc::ServerUnaryReactor* HandleBackup(grpc::CallbackServerContext* ctx,
                                          const v1::BackupRequest& request,
                                          v1::BackupResponse* response);
