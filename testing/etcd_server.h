@@ -89,11 +89,26 @@ class EtcdServer {
     process_->Wait(absl::Seconds(5));
   }
 
+  // Kills etcd and starts it again on the same ports and data: what a crash and a supervisor's
+  // restart do. Keys and leases survive (etcd extends leases when it comes back).
+  absl::Status Restart() {
+    Kill();
+    absl::StatusOr<std::unique_ptr<ChildProcess>> process =
+        Launch(dir_, endpoint_, peer_url_, ++starts_);
+    if (!process.ok()) return process.status();
+    process_ = *std::move(process);
+    return absl::OkStatus();
+  }
+
   std::string LogTail() const { return process_->LogTail(); }
 
  private:
-  EtcdServer(std::string dir, std::string endpoint, std::unique_ptr<ChildProcess> process)
-      : dir_(std::move(dir)), endpoint_(std::move(endpoint)), process_(std::move(process)) {}
+  EtcdServer(std::string dir, std::string endpoint, std::string peer_url,
+             std::unique_ptr<ChildProcess> process)
+      : dir_(std::move(dir)),
+        endpoint_(std::move(endpoint)),
+        peer_url_(std::move(peer_url)),
+        process_(std::move(process)) {}
 
   static absl::StatusOr<std::unique_ptr<EtcdServer>> StartOnce() {
     std::string dir = (std::filesystem::temp_directory_path() / "gridrpc-etcd-XXXXXX").string();
@@ -109,24 +124,35 @@ class EtcdServer {
     if (!ports.ok()) return fail(ports.status());
     const std::string client_url = absl::StrCat("http://127.0.0.1:", (*ports)[0]);
     const std::string peer_url = absl::StrCat("http://127.0.0.1:", (*ports)[1]);
+    absl::StatusOr<std::unique_ptr<ChildProcess>> process = Launch(dir, client_url, peer_url, 0);
+    if (!process.ok()) return fail(process.status());
+    return std::unique_ptr<EtcdServer>(
+        new EtcdServer(std::move(dir), client_url, peer_url, *std::move(process)));
+  }
+
+  // Runs etcd and waits (up to 10 s) until it serves clients; each start logs to its own file.
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Launch(const std::string& dir,
+                                                              const std::string& client_url,
+                                                              const std::string& peer_url,
+                                                              int start) {
     absl::StatusOr<std::unique_ptr<ChildProcess>> process = ChildProcess::Start(
         {"/usr/bin/etcd", "--name", "n1", "--data-dir", dir + "/data", "--listen-client-urls",
          client_url, "--advertise-client-urls", client_url, "--listen-peer-urls", peer_url,
          "--initial-advertise-peer-urls", peer_url, "--initial-cluster", "n1=" + peer_url},
-        dir + "/etcd.log");
-    if (!process.ok()) return fail(process.status());
+        absl::StrCat(dir, "/etcd", start, ".log"));
+    if (!process.ok()) return process.status();
     if (!(*process)->WaitForLine("ready to serve client requests", absl::Seconds(10))) {
-      const std::string log = (*process)->LogTail();
-      process->reset();
-      return fail(absl::UnavailableError(absl::StrCat(
-          "etcd at ", client_url, " did not start within 10s; the end of its log:\n", log)));
+      return absl::UnavailableError(absl::StrCat("etcd at ", client_url,
+                                                 " did not start within 10s; the end of its log:\n",
+                                                 (*process)->LogTail()));
     }
-    return std::unique_ptr<EtcdServer>(
-        new EtcdServer(std::move(dir), client_url, *std::move(process)));
+    return process;
   }
 
   const std::string dir_;
   const std::string endpoint_;
+  const std::string peer_url_;
+  int starts_ = 0;
   std::unique_ptr<ChildProcess> process_;
 };
 

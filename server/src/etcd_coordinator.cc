@@ -17,6 +17,7 @@
 #include <grpcpp/security/credentials.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -161,6 +162,9 @@ class EtcdCoordinator final : public Coordinator {
   void InstallFromStore(const std::string& bytes);
   void Expel(std::string_view why);
   void Wake();
+  // (Re)starts the watch of the prefix, then installs the stored table. By Join, then by the
+  // planner loop whenever the watch broke.
+  void WatchAndLoadTable();
 
   void PlannerLoop();
   // Becomes the planner if nobody is; true if this member is the planner now.
@@ -203,7 +207,8 @@ class EtcdCoordinator final : public Coordinator {
   std::vector<std::string> peer_addresses_;  // the other live members, told of migrations
   const std::shared_ptr<EventRelay> relay_ = std::make_shared<EventRelay>();
 
-  std::unique_ptr<internal::EtcdWatch> watch_;
+  std::unique_ptr<internal::EtcdWatch> watch_;  // by Join, then only by the planner loop
+  std::atomic<bool> watch_broken_{false};
   std::thread planner_;
 };
 
@@ -220,14 +225,7 @@ absl::Status EtcdCoordinator::Join(Member& member) {
       !s.ok()) {
     return s;
   }
-  // Watch before reading, so no table committed in between is missed.
-  watch_ = etcd_->WatchPrefix(
-      prefix_, 0, [this](const std::vector<EtcdEvent>& events, int64_t) { OnEvents(events); },
-      [this](const absl::Status& s) {
-        std::fprintf(stderr, "gridrpc: etcd watch of %s broke: %s\n", prefix_.c_str(),
-                     s.ToString().c_str());
-        Expel("it lost its etcd watch");
-      });
+  WatchAndLoadTable();
   v1::MemberInfo info;
   info.set_id(member.id());
   info.set_address(member.address());
@@ -235,10 +233,6 @@ absl::Status EtcdCoordinator::Join(Member& member) {
           etcd_->Put(Key(absl::StrCat("members/", member.id())), info.SerializeAsString(), lease_);
       !put.ok()) {
     return put.status();
-  }
-  if (absl::StatusOr<std::optional<internal::EtcdKeyValue>> table = etcd_->Get(Key("table"));
-      table.ok() && table->has_value()) {
-    InstallFromStore((*table)->value);
   }
   planner_ = std::thread([this] { PlannerLoop(); });
 
@@ -316,6 +310,26 @@ void EtcdCoordinator::Stop(bool revoke) {
       std::fprintf(stderr, "gridrpc: revoking the etcd lease: %s\n", s.ToString().c_str());
     }
     lease_ = 0;
+  }
+}
+
+void EtcdCoordinator::WatchAndLoadTable() {
+  watch_broken_ = false;
+  watch_.reset();
+  // Watch before reading, so no table committed in between is missed.
+  watch_ = etcd_->WatchPrefix(
+      prefix_, 0, [this](const std::vector<EtcdEvent>& events, int64_t) { OnEvents(events); },
+      [this](const absl::Status& s) {
+        // Not fatal: the planner loop watches again. Only the lease decides whether this
+        // member is still in the cluster.
+        std::fprintf(stderr, "gridrpc: etcd watch of %s broke: %s\n", prefix_.c_str(),
+                     s.ToString().c_str());
+        watch_broken_ = true;
+        Wake();
+      });
+  if (absl::StatusOr<std::optional<internal::EtcdKeyValue>> table = etcd_->Get(Key("table"));
+      table.ok() && table->has_value()) {
+    InstallFromStore((*table)->value);
   }
 }
 
@@ -398,6 +412,7 @@ void EtcdCoordinator::PlannerLoop() {
       internal::MutexLock lock(&mu_);
       if (expelled_) return;
     }
+    if (watch_broken_) WatchAndLoadTable();  // etcd was away (a restart, a leader change)
     if (!Campaign()) continue;
     if (absl::Status s = Reconcile(); !s.ok()) {
       std::fprintf(stderr, "gridrpc: planning on member %s: %s\n", member_->id().c_str(),

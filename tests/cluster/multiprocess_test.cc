@@ -42,11 +42,11 @@ class MultiProcessTest : public ::testing::Test {
   }
 
   // Starts one gridrpc-member joining the cluster; its address, or empty (the test failed).
-  std::string StartMember() {
+  std::string StartMember(std::string lease_ttl = "2s") {
     const int index = static_cast<int>(members_.size());
     absl::StatusOr<std::unique_ptr<ChildProcess>> member = ChildProcess::Start(
         {GRIDRPC_MEMBER_PATH, "--listen=127.0.0.1:0", "--coordinator=etcd",
-         "--etcd_endpoints=" + etcd_->endpoint(), "--lease_ttl=2s", "--cluster_name=mp"},
+         "--etcd_endpoints=" + etcd_->endpoint(), "--lease_ttl=" + lease_ttl, "--cluster_name=mp"},
         absl::StrCat(dir_, "/member", index, ".log"));
     EXPECT_TRUE(member.ok()) << member.status();
     if (!member.ok()) return "";
@@ -322,6 +322,35 @@ TEST_F(MultiProcessTest, LastMemberLeavingEndsTheCluster) {
   ASSERT_NE(client, nullptr);
   EXPECT_EQ(client->partition_table()->version(), 1);
   EXPECT_EQ(client->partition_table()->member_count(), 1);
+}
+
+// etcd crashing and coming back within the lease TTL is not a membership change: the members
+// keep serving, keep their partitions, and go on coordinating (a newcomer still joins).
+TEST_F(MultiProcessTest, MembersRideOutAnEtcdRestart) {
+  for (int i = 0; i < 2; ++i) ASSERT_FALSE(StartMember(/*lease_ttl=*/"10s").empty());
+  std::unique_ptr<Client> client = Connect();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(WaitForMembers(*client, 2));
+  std::unique_ptr<Counter::Proxy> counter = ProxyBuilder<Counter>(*client).Build();
+  examples::IncRequest inc;
+  inc.set_name("survivor");
+  inc.set_amount(5);
+  ASSERT_TRUE(counter->Inc(inc).ok());
+  const int64_t version = client->partition_table()->version();
+
+  ASSERT_TRUE(etcd_->Restart().ok()) << etcd_->LogTail();
+  ASSERT_TRUE(counter->Inc(inc).ok());  // served throughout: the data path does not need etcd
+  ASSERT_FALSE(StartMember(/*lease_ttl=*/"10s").empty());
+  ASSERT_TRUE(WaitForMembers(*client, 3));
+  EXPECT_GT(client->partition_table()->version(), version);
+  for (const auto& member : members_) {
+    EXPECT_FALSE(member->Wait(absl::ZeroDuration()).has_value()) << member->LogTail();
+  }
+  examples::GetRequest get;
+  get.set_name("survivor");
+  absl::StatusOr<examples::GetResponse> value = counter->Get(get);
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(value->value(), 10);
 }
 
 }  // namespace
