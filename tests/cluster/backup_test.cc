@@ -3,6 +3,7 @@
 // write; stale primaries are fenced off; a backup that missed an operation resyncs.
 #include "cluster/cluster_fixture.h"
 #include "gridrpc/cluster.grpc.pb.h"
+#include "gridrpc/peer.grpc.pb.h"
 #include "test_util.h"
 
 namespace gridrpc::testing {
@@ -99,7 +100,7 @@ TEST_F(BackupTest, BackupStampedWithAnOlderTableIsRefused) {
   grpc::ClientContext context;
   v1::BackupResponse response;
   const grpc::Status status =
-      v1::Cluster::NewStub(backup.InProcessChannel())->Backup(&context, request, &response);
+      v1::Peer::NewStub(backup.PeerChannelForTest())->Backup(&context, request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(status.error_message(), ::testing::HasSubstr("it is not the primary"));
   EXPECT_EQ(backup.replica_state(p).sequence, 1);

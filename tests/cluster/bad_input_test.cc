@@ -2,6 +2,7 @@
 #include "cluster/cluster_fixture.h"
 #include "gridrpc/cluster.grpc.pb.h"
 #include "gridrpc/internal/wire.h"
+#include "gridrpc/peer.grpc.pb.h"
 #include "test_util.h"
 
 namespace gridrpc::testing {
@@ -80,7 +81,7 @@ TEST_F(BadInputTest, PartitionMetadataOutOfRangeIsInvalidArgument) {
 // The coordinators' control calls check what they are sent, and refusing changes nothing (the
 // fixture's TearDown reads the counter, which a frozen partition would refuse).
 TEST_F(BadInputTest, ControlPlaneCallsRefuseBadInput) {
-  auto stub = v1::Cluster::NewStub(channel_);
+  auto stub = v1::Peer::NewStub(OwnerOf("victim").PeerChannelForTest());
   {
     grpc::ClientContext context;
     v1::BeginMigrationRequest request;

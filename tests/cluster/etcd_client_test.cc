@@ -1,5 +1,5 @@
 // EtcdClient against a real etcd: keys, transactions, leases, watches, connection failures.
-#include "etcd_client.h"
+#include "cluster/etcd_client.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

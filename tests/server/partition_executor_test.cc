@@ -1,4 +1,4 @@
-#include "gridrpc/internal/partition_executor.h"
+#include "partition/partition_executor.h"
 
 #include <gtest/gtest.h>
 

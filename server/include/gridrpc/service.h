@@ -37,8 +37,11 @@ class CallbackServerContext;
 
 namespace gridrpc {
 
-class Member;
 class ServiceBase;
+namespace internal {
+class MemberCore;
+class Partitions;
+}  // namespace internal
 
 // Service properties handed to ManagedService::Init (Hazelcast's service `Properties`).
 using Properties = std::map<std::string, std::string, std::less<>>;
@@ -114,13 +117,15 @@ class MemberContext {
   const std::string& cluster_name() const { return cluster_name_; }
   int partition_count() const { return partition_count_; }
 
-  void set_address(std::string address) { address_ = std::move(address); }  // before Start ends
+  // host:port other members reach the member at; set once the member is listening.
+  const std::string& peer_address() const { return peer_address_; }
 
  private:
-  friend class Member;
-  Member* member_ = nullptr;  // set by the member that owns this context
+  friend class internal::MemberCore;
+  internal::Partitions* partitions_ = nullptr;  // set by the member that owns this context
   const std::string id_;
   std::string address_;
+  std::string peer_address_;
   const std::string cluster_name_;
   const int partition_count_;
 };

@@ -1,7 +1,7 @@
 // The coordinator-independent half of membership changes: promoting the backups of crashed
 // members and moving replicas from one partition table to the next. EmbeddedCluster drives it
 // over in-process channels, EtcdCoordinator over the network; both reach members only through
-// gridrpc.v1.Cluster (BeginMigration, CopyReplica, InstallPartitionTable).
+// gridrpc.v1.Peer (BeginMigration, CopyReplica, InstallPartitionTable).
 #ifndef GRIDRPC_SERVER_SRC_MIGRATION_PROCESS_H_
 #define GRIDRPC_SERVER_SRC_MIGRATION_PROCESS_H_
 
@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "gridrpc/cluster.pb.h"
 #include "gridrpc/migration.h"
 #include "gridrpc/partition_table.h"
+#include "gridrpc/peer.pb.h"
 
 namespace grpc {
 class Channel;

@@ -1,7 +1,7 @@
 // A member's migration events: a MigrationListener that fans out to the member's C++ listeners
 // and to its gRPC watchers. Thread-safe.
-#ifndef GRIDRPC_SERVER_SRC_MIGRATION_WATCH_H_
-#define GRIDRPC_SERVER_SRC_MIGRATION_WATCH_H_
+#ifndef GRIDRPC_SERVER_SRC_MIGRATION_MIGRATION_EVENTS_H_
+#define GRIDRPC_SERVER_SRC_MIGRATION_MIGRATION_EVENTS_H_
 
 #include <grpcpp/support/server_callback.h>
 
@@ -60,4 +60,4 @@ absl::Status Replay(const v1::MigrationEvent& event, MigrationListener& listener
 
 }  // namespace gridrpc::internal
 
-#endif  // GRIDRPC_SERVER_SRC_MIGRATION_WATCH_H_
+#endif  // GRIDRPC_SERVER_SRC_MIGRATION_MIGRATION_EVENTS_H_

@@ -1,5 +1,5 @@
 // Migration events on a member: its C++ listeners, and gRPC watchers (Cluster/WatchMigrations).
-#include "migration_watch.h"
+#include "migration/migration_events.h"
 
 #include "absl/strings/str_cat.h"
 

@@ -28,12 +28,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "etcd_client.h"
-#include "gridrpc/cluster.grpc.pb.h"
+#include "cluster/etcd_client.h"
+#include "cluster/migration_process.h"
 #include "gridrpc/coordinator.h"
 #include "gridrpc/internal/mutex.h"
-#include "migration_process.h"
-#include "migration_watch.h"
+#include "gridrpc/peer.grpc.pb.h"
+#include "member/member_core.h"
+#include "migration/migration_events.h"
 
 namespace gridrpc {
 namespace {
@@ -71,7 +72,7 @@ class EventRelay : public std::enable_shared_from_this<EventRelay> {
     {
       internal::MutexLock lock(&mu_);
       Peer& peer = peers_[address];
-      if (peer.stub == nullptr) peer.stub = v1::Cluster::NewStub(channel);
+      if (peer.stub == nullptr) peer.stub = v1::Peer::NewStub(channel);
       if (peer.queue.size() >= kMaxQueued) peer.queue.pop_front();
       peer.queue.push_back(event);
       if (!peer.busy) call = Next(peer);
@@ -96,13 +97,13 @@ class EventRelay : public std::enable_shared_from_this<EventRelay> {
  private:
   static constexpr size_t kMaxQueued = 100000;
   struct Peer {
-    std::unique_ptr<v1::Cluster::Stub> stub;
+    std::unique_ptr<v1::Peer::Stub> stub;
     std::deque<v1::MigrationEvent> queue;
     bool busy = false;  // a call is in flight
   };
   struct Call {
     Peer* peer;  // peers_ never erases, so it stays valid
-    v1::Cluster::Stub* stub;
+    v1::Peer::Stub* stub;
     grpc::ClientContext context;
     v1::MigrationEvent event;
     v1::ReportMigrationResponse response;
@@ -226,9 +227,7 @@ absl::Status EtcdCoordinator::Join(Member& member) {
     return s;
   }
   WatchAndLoadTable();
-  v1::MemberInfo info;
-  info.set_id(member.id());
-  info.set_address(member.address());
+  v1::MemberInfo info = internal::CoreOf(member).Info();
   if (absl::StatusOr<int64_t> put =
           etcd_->Put(Key(absl::StrCat("members/", member.id())), info.SerializeAsString(), lease_);
       !put.ok()) {
@@ -372,6 +371,9 @@ void EtcdCoordinator::InstallFromStore(const std::string& bytes) {
       dropped = !leaving_ && listed_;  // else a table from before we joined
     }
     if (dropped) Expel("a committed table no longer lists it");
+    // A joining member learns its peers from the cluster's table before it is listed.
+    internal::CoreOf(*member_).partitions().Observe(
+        std::make_shared<const PartitionTable>(*std::move(table)));
     return;
   }
   absl::Status s =
@@ -458,7 +460,7 @@ absl::Status EtcdCoordinator::Reconcile() {
   }
   peer_addresses_.clear();
   for (const auto& [id, info] : present) {
-    if (id != member_->id()) peer_addresses_.push_back(info.address());
+    if (id != member_->id()) peer_addresses_.push_back(info.peer_address());
   }
   std::vector<v1::MemberInfo> staying;
   for (const auto& [id, info] : present) {
@@ -520,7 +522,7 @@ absl::Status EtcdCoordinator::CommitFenced(std::shared_ptr<const PartitionTable>
 
 internal::MigrationDriver EtcdCoordinator::Driver() {
   return {
-      .channel = [this](const v1::MemberInfo& info) { return ChannelTo(info.address()); },
+      .channel = [this](const v1::MemberInfo& info) { return ChannelTo(info.peer_address()); },
       .commit =
           [this](std::shared_ptr<const PartitionTable> table) {
             return CommitFenced(std::move(table));
@@ -533,7 +535,7 @@ internal::MigrationDriver EtcdCoordinator::Driver() {
               listeners = listeners_;
             }
             for (auto& listener : listeners) event(*listener);
-            event(member_->migration_events());
+            event(internal::CoreOf(*member_).events());
             internal::MigrationEventEncoder relay([this](const v1::MigrationEvent& e) {
               for (const std::string& address : peer_addresses_) {
                 relay_->Send(address, ChannelTo(address), e);

@@ -3,17 +3,15 @@
 #include <grpcpp/channel.h>
 
 #include "absl/strings/str_cat.h"
+#include "cluster/migration_process.h"
 #include "gridrpc/coordinator.h"
-#include "migration_process.h"
+#include "member/member_core.h"
 
 namespace gridrpc {
 namespace {
 
 v1::MemberInfo InfoOf(const Member& member) {
-  v1::MemberInfo info;
-  info.set_id(member.id());
-  info.set_address(member.address());
-  return info;
+  return internal::CoreOf(const_cast<Member&>(member)).Info();
 }
 
 }  // namespace
@@ -75,7 +73,7 @@ void EmbeddedCluster::Shutdown() {
 
 void EmbeddedCluster::Notify(const std::function<void(MigrationListener&)>& event) {
   for (auto& listener : listeners_) event(*listener);
-  for (Member* member : LiveMembers()) event(member->migration_events());
+  for (Member* member : LiveMembers()) event(internal::CoreOf(*member).events());
 }
 
 void EmbeddedCluster::AddMigrationListener(std::shared_ptr<MigrationListener> listener) {
@@ -102,6 +100,7 @@ absl::Status EmbeddedCluster::Commit(std::shared_ptr<const PartitionTable> table
 absl::StatusOr<int> EmbeddedCluster::AddMember() {
   absl::StatusOr<std::unique_ptr<Member>> member = StartMember();
   if (!member.ok()) return member.status();
+  internal::CoreOf(**member).partitions().Observe(table_);  // it learns its peers from it
   members_.push_back(*std::move(member));
   live_.push_back(true);
   const int index = static_cast<int>(members_.size()) - 1;
@@ -157,7 +156,7 @@ internal::MigrationDriver EmbeddedCluster::Driver() {
   return {
       .channel = [this](const v1::MemberInfo& info) -> std::shared_ptr<grpc::Channel> {
         Member* member = FindMember(info.id());
-        return member == nullptr ? nullptr : member->InProcessChannel();
+        return member == nullptr ? nullptr : internal::CoreOf(*member).PeerInProcessChannel();
       },
       .commit = [this](std::shared_ptr<const PartitionTable> table) { return Commit(table); },
       .notify = [this](const std::function<void(MigrationListener&)>& event) { Notify(event); },

@@ -10,8 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "gridrpc/cluster.grpc.pb.h"
 #include "gridrpc/internal/status.h"
+#include "gridrpc/peer.grpc.pb.h"
 
 namespace gridrpc::internal {
 namespace {
@@ -22,9 +22,9 @@ constexpr absl::Duration kCopyTimeout = absl::Seconds(60);
 // out the calls the members keep serving.
 constexpr size_t kParallelCopies = 8;
 
-std::unique_ptr<v1::Cluster::Stub> StubOf(const MigrationDriver& driver,
-                                          const v1::MemberInfo& member) {
-  return v1::Cluster::NewStub(driver.channel(member));
+std::unique_ptr<v1::Peer::Stub> StubOf(const MigrationDriver& driver,
+                                       const v1::MemberInfo& member) {
+  return v1::Peer::NewStub(driver.channel(member));
 }
 
 void Deadline(grpc::ClientContext& context, absl::Duration timeout) {
@@ -127,7 +127,7 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
     grpc::ClientContext context;
     v1::CopyReplicaRequest request;
     v1::CopyReplicaResponse response;
-    std::unique_ptr<v1::Cluster::Stub> stub;
+    std::unique_ptr<v1::Peer::Stub> stub;
     absl::Time begin;
     absl::Status status;
     std::latch done{1};
@@ -142,7 +142,7 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
     }
     Deadline(copy->context, kCopyTimeout);
     copy->request.set_partition(move.partition);
-    copy->request.set_source_address(move.source->address());
+    copy->request.set_source_member_id(move.source->id());
     copy->stub = StubOf(driver, *move.destination);
     Copy* raw = copy.get();
     copy->stub->async()->CopyReplica(&raw->context, &raw->request, &raw->response,

@@ -1,0 +1,60 @@
+#include "control/peer_service.h"
+
+#include "gridrpc/internal/status.h"
+#include "gridrpc/peer.grpc.pb.h"
+
+namespace gridrpc::internal {
+namespace {
+
+std::string PathOf(const char* method) {
+  return absl::StrCat("/", v1::Peer::service_full_name(), "/", method);
+}
+
+grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* ctx, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+}  // namespace
+
+PeerService::PeerService(Admission admit, BackupApplier& backups,
+                         MigrationParticipant& migration, MigrationEvents& events,
+                         InstallTable install)
+    : ProtoService(std::move(admit)) {
+  AddUnary<v1::BackupRequest, v1::BackupResponse>(
+      PathOf("Backup"), [&backups](grpc::CallbackServerContext* ctx,
+                                   const v1::BackupRequest& request, v1::BackupResponse* response) {
+        return backups.HandleBackup(ctx, request, response);
+      });
+  AddUnary<v1::SyncRequest, v1::SyncResponse>(
+      PathOf("Sync"), [&migration](grpc::CallbackServerContext* ctx,
+                                   const v1::SyncRequest& request, v1::SyncResponse* response) {
+        return migration.ServeSync(ctx, request, response);
+      });
+  AddUnary<v1::BeginMigrationRequest, v1::BeginMigrationResponse>(
+      PathOf("BeginMigration"),
+      [&migration](grpc::CallbackServerContext* ctx, const v1::BeginMigrationRequest& request,
+                   v1::BeginMigrationResponse*) { return migration.BeginMigration(ctx, request); });
+  AddUnary<v1::CopyReplicaRequest, v1::CopyReplicaResponse>(
+      PathOf("CopyReplica"),
+      [&migration](grpc::CallbackServerContext* ctx, const v1::CopyReplicaRequest& request,
+                   v1::CopyReplicaResponse* response) {
+        return migration.CopyReplica(ctx, request, response);
+      });
+  AddUnary<v1::PartitionTable, v1::InstallPartitionTableResponse>(
+      PathOf("InstallPartitionTable"),
+      [install = std::move(install)](grpc::CallbackServerContext* ctx,
+                                     const v1::PartitionTable& request,
+                                     v1::InstallPartitionTableResponse*) {
+        absl::StatusOr<PartitionTable> table = PartitionTable::FromProto(request);
+        if (!table.ok()) return Answer(ctx, table.status());
+        return Answer(ctx, install(std::make_shared<const PartitionTable>(*std::move(table))));
+      });
+  AddUnary<v1::MigrationEvent, v1::ReportMigrationResponse>(
+      PathOf("ReportMigration"),
+      [&events](grpc::CallbackServerContext* ctx, const v1::MigrationEvent& event,
+                v1::ReportMigrationResponse*) { return Answer(ctx, Replay(event, events)); });
+}
+
+}  // namespace gridrpc::internal

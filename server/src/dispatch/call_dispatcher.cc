@@ -1,0 +1,204 @@
+#include "dispatch/call_dispatcher.h"
+
+#include <google/protobuf/message.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "gridrpc/cluster.grpc.pb.h"
+#include "gridrpc/internal/status.h"
+#include "gridrpc/internal/strings.h"
+#include "gridrpc/internal/wire.h"
+#include "gridrpc/peer.grpc.pb.h"
+
+namespace gridrpc::internal {
+
+// The user methods of one service, each registered as a raw unary callback method: no extra
+// executor hop per call, unlike a generic service.
+class CallDispatcher::RawService final : public grpc::Service {
+ public:
+  RawService(CallDispatcher& dispatcher, const std::vector<const HostedMethod*>& methods) {
+    for (size_t i = 0; i < methods.size(); ++i) {
+      const HostedMethod* hosted = methods[i];
+      AddMethod(new grpc::internal::RpcServiceMethod(
+          hosted->method->path, grpc::internal::RpcMethod::NORMAL_RPC, nullptr));
+      MarkMethodRawCallback(
+          static_cast<int>(i),
+          new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+              [&dispatcher, hosted](grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* req,
+                                    grpc::ByteBuffer* resp) {
+                return dispatcher.Handle(*hosted, ctx, req, resp);
+              }));
+    }
+  }
+};
+
+std::vector<grpc::Service*> CallDispatcher::Services() {
+  std::vector<grpc::Service*> out;
+  for (const auto& type : registry_.types()) {
+    std::vector<const HostedMethod*> methods;
+    for (const auto& m : registry_.methods()) {
+      if (m->type == type.get()) methods.push_back(m.get());
+    }
+    services_.push_back(std::make_unique<RawService>(*this, methods));
+    out.push_back(services_.back().get());
+  }
+  return out;
+}
+
+namespace {
+
+// The lookup name a call asked for in metadata; empty when it did not.
+std::string_view RequestedLookupName(const grpc::CallbackServerContext& ctx) {
+  const auto& metadata = ctx.client_metadata();
+  auto it = metadata.find(kLookupNameKey);
+  if (it == metadata.end()) return {};
+  return std::string_view(it->second.data(), it->second.size());
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* CallDispatcher::Handle(const HostedMethod& hosted,
+                                                 grpc::CallbackServerContext* ctx,
+                                                 const grpc::ByteBuffer* request_bytes,
+                                                 grpc::ByteBuffer* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const MethodDescriptor& method = *hosted.method;
+  absl::StatusOr<const HostedService*> instance =
+      registry_.Resolve(*hosted.type, RequestedLookupName(*ctx));
+  if (!instance.ok()) {
+    reactor->Finish(ToGrpcStatus(instance.status()));
+    return reactor;
+  }
+  std::unique_ptr<google::protobuf::Message> request(method.request_prototype->New());
+  {
+    grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(request_bytes));
+    if (!request->ParseFromZeroCopyStream(&reader)) {
+      reactor->Finish(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("request to ", method.path, " does not parse as ", request->GetTypeName())));
+      return reactor;
+    }
+  }
+  absl::StatusOr<int> partition = RoutePartition(hosted, *ctx, *request);
+  if (!partition.ok()) {
+    reactor->Finish(ToGrpcStatus(partition.status()));
+    return reactor;
+  }
+  const int p = *partition;
+  if (method.one_way && partitions_.serving(p)) {
+    // One-way, on the owner: answered now. gRPC sends a handler's answer only once the handler
+    // returns, so the method runs later, on a worker, in its partition's order. Its outcome
+    // stays here; it can no longer use the gRPC call, so its meta arguments are copied.
+    SerializeMessage(*method.response_prototype, response).IgnoreError();
+    reactor->Finish(grpc::Status::OK);
+    RunOneWay(method, **instance, p, MetaArgumentsOf(*ctx), std::move(request));
+    return reactor;
+  }
+  executor_.Execute(p, [this, &method, hosted = *instance, ctx, reactor, p, response,
+                        request = std::move(request)] {
+    // A call that waited behind others may have been given up on meanwhile: do not run it.
+    if (absl::Status given_up = GivenUp(*ctx); !given_up.ok()) {
+      reactor->Finish(ToGrpcStatus(given_up));
+      return;
+    }
+    if (absl::Status owner = partitions_.CheckOwner(p); !owner.ok()) {
+      // Includes one-way calls that reached a member not owning their partition.
+      if (forwarder_.Forward(method, ctx, reactor, *request, p, response)) return;
+      ctx->AddTrailingMetadata(kWrongOwnerKey, absl::StrCat(partitions_.replica(p).table_version));
+      reactor->Finish(ToGrpcStatus(owner));
+      return;
+    }
+    const bool backed_up = ServiceRegistry::NeedsBackup(*hosted, method);
+    std::optional<std::string> payload;
+    const absl::Status status = invoker_.Run(*hosted, method, ctx, nullptr, *request, p, response,
+                                             backed_up ? &payload : nullptr);
+    if (status.ok() && backed_up) {
+      // Answered once the sync backups have it: an acknowledged write survives the primary.
+      replicator_.Replicate(
+          p, *hosted, method, *request, std::move(payload),
+          [reactor](absl::Status replicated) { reactor->Finish(ToGrpcStatus(replicated)); });
+      return;
+    }
+    reactor->Finish(ToGrpcStatus(status));
+  });
+  return reactor;
+}
+
+void CallDispatcher::RunOneWay(const MethodDescriptor& method, const HostedService& hosted, int p,
+                               MetaArguments meta,
+                               std::unique_ptr<google::protobuf::Message> request) {
+  executor_.ExecuteLater(p, [this, &method, &hosted, p, meta = std::move(meta),
+                             request = std::move(request)] {
+    const bool backed_up = ServiceRegistry::NeedsBackup(hosted, method);
+    std::optional<std::string> payload;
+    grpc::ByteBuffer ignored;
+    absl::Status status = partitions_.CheckOwner(p);  // the table may have moved on meanwhile
+    if (status.ok()) {
+      status = invoker_.Run(hosted, method, nullptr, &meta, *request, p, &ignored,
+                            backed_up ? &payload : nullptr);
+    }
+    if (!status.ok()) {
+      MemberCounters::Increment(counters_.one_way_failures);
+      std::fprintf(stderr, "gridrpc: one-way %s on partition %d failed: %s\n", method.path, p,
+                   status.ToString().c_str());
+    } else if (backed_up) {
+      replicator_.Replicate(p, hosted, method, *request, std::move(payload), [](absl::Status) {});
+    }
+  });
+}
+
+absl::StatusOr<int> CallDispatcher::RoutePartition(const HostedMethod& hosted,
+                                                   const grpc::CallbackServerContext& ctx,
+                                                   const google::protobuf::Message& request) {
+  const auto& metadata = ctx.client_metadata();
+  if (auto it = metadata.find(kPartitionKey); it != metadata.end()) {
+    return ParsePartitionId(std::string_view(it->second.data(), it->second.size()),
+                            partitions_.partition_count());
+  }
+  // A plain gRPC client: route by the contract's key, as a smart client would have.
+  if (hosted.method->routing_key != nullptr) {
+    absl::StatusOr<uint64_t> key = hosted.method->routing_key(request);
+    if (!key.ok()) return key.status();
+    return PartitionOf(*key, partitions_.partition_count());
+  }
+  // No key: any partition this member owns, round robin.
+  const std::shared_ptr<const std::vector<int>> owned = partitions_.PrimaryPartitions();
+  if (owned->empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("member ", partitions_.member_id(), " owns no partition"));
+  }
+  return (*owned)[next_owned_.fetch_add(1, std::memory_order_relaxed) % owned->size()];
+}
+
+grpc::ServerGenericBidiReactor* UnknownMethodService::CreateReactor(
+    grpc::GenericCallbackServerContext* ctx) {
+  class Refusal final : public grpc::ServerGenericBidiReactor {
+   public:
+    explicit Refusal(grpc::Status status) { Finish(std::move(status)); }
+    void OnDone() override { delete this; }
+  };
+  return new Refusal(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, Explain(ctx->method())));
+}
+
+std::string UnknownMethodService::Explain(std::string_view path) const {
+  std::string_view rest = path;
+  if (rest.starts_with('/')) rest.remove_prefix(1);
+  const size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) {
+    return absl::StrCat("'", AsAbsl(path), "' is not a gRPC method path (/package.Service/Method)");
+  }
+  const std::string_view service = rest.substr(0, slash);
+  const std::string_view method = rest.substr(slash + 1);
+  if (service == v1::Peer::service_full_name()) {
+    return absl::StrCat(AsAbsl(service), " is served only on the peer port, to members");
+  }
+  if (service == v1::Cluster::service_full_name() || registry_.FindType(service) != nullptr) {
+    return absl::StrCat("service ", AsAbsl(service), " has no method ", AsAbsl(method));
+  }
+  return absl::StrCat("member ", member_id_, " hosts no service ", AsAbsl(service));
+}
+
+}  // namespace gridrpc::internal

@@ -1,0 +1,220 @@
+#include "member/member_core.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "gridrpc/internal/strings.h"
+
+namespace gridrpc::internal {
+namespace {
+
+std::string RandomMemberId() {
+  absl::BitGen random;
+  return absl::StrFormat("%016x", absl::Uniform<uint64_t>(random));
+}
+
+std::string HostOf(const std::string& host_port) {
+  return host_port.substr(0, host_port.rfind(':'));
+}
+
+// Peer messages wrap what clients send (a backup carries the client's request): room for that.
+constexpr int kPeerMessageHeadroom = 1024 * 1024;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<MemberCore>> MemberCore::Create(MemberOptions options) {
+  if (options.partition_count <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("partition_count must be positive, not ", options.partition_count));
+  }
+  if (options.cluster_name.empty()) return absl::InvalidArgumentError("cluster_name is empty");
+  const MemberTunables& t = options.tunables;
+  if (t.executor_workers <= 0 || t.migration_parallelism <= 0 || t.max_message_bytes <= 0) {
+    return absl::InvalidArgumentError(
+        "tunables: executor_workers, migration_parallelism and max_message_bytes must be "
+        "positive");
+  }
+  if (t.backup_timeout <= absl::ZeroDuration() || t.gap_grace <= absl::ZeroDuration() ||
+      t.copy_timeout <= absl::ZeroDuration() || t.control_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("tunables: timeouts must be positive");
+  }
+  std::string id = options.member_id.empty() ? RandomMemberId() : options.member_id;
+  return std::unique_ptr<MemberCore>(new MemberCore(std::move(options), std::move(id)));
+}
+
+MemberCore::MemberCore(MemberOptions options, std::string id)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : RealClock()),
+      context_(id, options_.cluster_name, options_.partition_count),
+      registry_(id),
+      partitions_(id, options_.partition_count, executor_, registry_),
+      peers_([max = options_.tunables.max_message_bytes + kPeerMessageHeadroom](
+                 const std::string& address) {
+        grpc::ChannelArguments args;
+        args.SetMaxReceiveMessageSize(max);
+        args.SetMaxSendMessageSize(max);
+        return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+      }),
+      replicator_(partitions_, executor_, peers_, options_.tunables, counters_, guard_),
+      backups_(context_, registry_, partitions_, executor_, peers_, options_.tunables, counters_,
+               guard_),
+      migration_(partitions_, executor_, peers_, guard_),
+      invoker_(context_, partitions_, options_.execution_aspects),
+      forwarder_(partitions_, peers_),
+      broadcasts_(registry_, partitions_, executor_, invoker_, replicator_),
+      dispatcher_(registry_, partitions_, executor_, invoker_, replicator_, forwarder_, counters_),
+      executor_(options_.partition_count, options_.tunables.executor_workers) {
+  context_.partitions_ = &partitions_;
+  partitions_.AddObserver(&backups_);
+}
+
+MemberCore::~MemberCore() { Stop(absl::Seconds(5), /*terminate=*/false); }
+
+absl::Status MemberCore::AddService(std::unique_ptr<ServiceBase> service,
+                                    std::vector<std::string> lookup_names) {
+  absl::MutexLock lock(&lifecycle_mu_);
+  if (state_ != State::kCreated) return absl::FailedPreconditionError("AddService after Start");
+  return registry_.Add(std::move(service), std::move(lookup_names));
+}
+
+absl::Status MemberCore::Start() {
+  {
+    absl::MutexLock lock(&lifecycle_mu_);
+    if (state_ != State::kCreated) return absl::FailedPreconditionError("member already started");
+    state_ = State::kStarting;
+  }
+  partitions_.AllocateContainers();
+  absl::Status status = Serve();
+  for (const auto& service : registry_.services()) {
+    if (!status.ok()) break;
+    if (absl::Status s = service->Init(context_, options_.properties); !s.ok()) {
+      status = absl::Status(s.code(), absl::StrCat(AsAbsl(service->descriptor().full_name),
+                                                   ".Init failed: ", s.message()));
+    }
+  }
+  if (!status.ok()) StopServers(absl::ZeroDuration());
+  absl::MutexLock lock(&lifecycle_mu_);
+  state_ = status.ok() ? State::kRunning : State::kStopped;
+  return status;
+}
+
+absl::Status MemberCore::Serve() {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  // The client port.
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(options_.tunables.max_message_bytes);
+  builder.SetMaxSendMessageSize(options_.tunables.max_message_bytes);
+  for (grpc::Service* service : dispatcher_.Services()) builder.RegisterService(service);
+  cluster_service_ = std::make_unique<ClusterService>(partitions_, broadcasts_, events_);
+  builder.RegisterService(cluster_service_.get());
+  unknown_methods_ = std::make_unique<UnknownMethodService>(registry_, id());
+  builder.RegisterCallbackGenericService(unknown_methods_.get());
+  // The address is known only once bound, and services may want it in Init: bind first, but
+  // answer nothing but "no table yet" until Init has run and a table is installed.
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
+  }
+  context_.address_ = !options_.advertise_address.empty()
+                          ? options_.advertise_address
+                          : absl::StrCat(HostOf(options_.listen), ":", port);
+
+  // The peer port.
+  const std::string peer_listen = !options_.peer_listen.empty()
+                                      ? options_.peer_listen
+                                      : absl::StrCat(HostOf(options_.listen), ":0");
+  grpc::ServerBuilder peer_builder;
+  int peer_port = 0;
+  peer_builder.AddListeningPort(peer_listen, grpc::InsecureServerCredentials(), &peer_port);
+  peer_builder.SetMaxReceiveMessageSize(options_.tunables.max_message_bytes +
+                                        kPeerMessageHeadroom);
+  peer_builder.SetMaxSendMessageSize(options_.tunables.max_message_bytes + kPeerMessageHeadroom);
+  peer_service_ = std::make_unique<PeerService>(
+      /*admit=*/nullptr, backups_, migration_, events_,
+      [this](std::shared_ptr<const PartitionTable> table) {
+        return InstallPartitionTable(std::move(table));
+      });
+  peer_builder.RegisterService(peer_service_.get());
+  peer_server_ = peer_builder.BuildAndStart();
+  if (peer_server_ == nullptr || peer_port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", peer_listen, " (peer port)"));
+  }
+  context_.peer_address_ = !options_.peer_advertise_address.empty()
+                               ? options_.peer_advertise_address
+                               : absl::StrCat(HostOf(peer_listen), ":", peer_port);
+  return absl::OkStatus();
+}
+
+v1::MemberInfo MemberCore::Info() const {
+  v1::MemberInfo info;
+  info.set_id(id());
+  info.set_address(context_.address());
+  info.set_peer_address(context_.peer_address());
+  return info;
+}
+
+absl::Status MemberCore::InstallPartitionTable(std::shared_ptr<const PartitionTable> table) {
+  if (table != nullptr && table->cluster_name() != options_.cluster_name) {
+    return absl::InvalidArgumentError(absl::StrCat("partition table of cluster '",
+                                                   table->cluster_name(), "'; member ", id(),
+                                                   " is in cluster '", options_.cluster_name,
+                                                   "'"));
+  }
+  return partitions_.Install(std::move(table));
+}
+
+void MemberCore::Reset() {
+  partitions_.ClearAll();
+  for (const auto& service : registry_.services()) service->Reset();
+}
+
+std::shared_ptr<grpc::Channel> MemberCore::InProcessChannel() {
+  return server_->InProcessChannel(grpc::ChannelArguments());
+}
+
+std::shared_ptr<grpc::Channel> MemberCore::PeerInProcessChannel() {
+  return peer_server_->InProcessChannel(grpc::ChannelArguments());
+}
+
+void MemberCore::Stop(absl::Duration grace, bool terminate) {
+  {
+    absl::MutexLock lock(&lifecycle_mu_);
+    lifecycle_mu_.Await(absl::Condition(
+        +[](State* s) { return *s != State::kStarting && *s != State::kStopping; }, &state_));
+    if (state_ == State::kCreated) state_ = State::kStopped;
+    if (state_ == State::kStopped) return;
+    state_ = State::kStopping;
+  }
+  StopServers(grace);
+  guard_->Close();  // from here on, late callbacks leave the member alone
+  for (const auto& service : registry_.services()) service->Shutdown(terminate);
+  absl::MutexLock lock(&lifecycle_mu_);
+  state_ = State::kStopped;
+}
+
+void MemberCore::StopServers(absl::Duration grace) {
+  const auto deadline = absl::ToChronoTime(absl::Now() + grace);
+  // Clients first: calls in flight finish (their backups go out to other members), then the
+  // peer port, where other members' backups and migration steps to this one may be running.
+  if (server_ != nullptr) {
+    if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
+    server_->Shutdown(deadline);
+    server_->Wait();
+  }
+  if (peer_server_ != nullptr) {
+    peer_server_->Shutdown(deadline);
+    peer_server_->Wait();
+  }
+}
+
+}  // namespace gridrpc::internal
