@@ -153,6 +153,7 @@ TEST_F(BackupTest, BackupThatMissedAnOperationResyncsFromThePrimary) {
   for (int i = 0; i < cluster_->size(); ++i) {
     ASSERT_TRUE(cluster_->member(i).InstallPartitionTable(v3_table).ok());
   }
+  cluster_->CommitPartitionTableForTest(*v3_table);  // what the planner plans the crash from
   absl::StatusOr<examples::IncResponse> third = counter_->Inc(Inc("gap", 1));
   ASSERT_TRUE(third.ok()) << third.status();
   EXPECT_EQ(backup.resyncs(), 1);

@@ -3,12 +3,12 @@
 //
 // A member joins a cluster through a coordinator and leaves through it. The coordinator installs
 // every table the cluster commits on the member and, when it is this member's turn, plans the
-// next table and runs the migration to it (internal: server/src/migration_process.h).
-//
-// Two kinds exist:
+// next table and runs the migration to it. Every coordinator runs the same planner over a
+// membership store (internal: server/src/cluster/planner.h, membership_store.h); the store is
+// what differs:
 // - in memory (the default, NewEmbeddedCoordinator): the member is the whole cluster and owns
-//   every partition. EmbeddedCluster is the in-memory coordination of several members in one
-//   process (AddMember, RemoveMember, Crash); it runs the same migration process as etcd.
+//   every partition. EmbeddedCluster is several members of one process over one in-memory
+//   store (AddMember, RemoveMember, Crash), so its tests run the production planner.
 // - etcd (NewEtcdCoordinator): members in separate processes, on one machine or many. Members
 //   are keys on leases (a member that stops renewing its lease is declared crashed when the TTL
 //   expires), the table is one key whose revision fences its writers, and one member at a time
@@ -68,10 +68,10 @@ struct EtcdCoordinatorOptions {
   std::string key_prefix = "/gridrpc/";
   // How long Join waits for a table listing the member, and Leave for one without it.
   absl::Duration membership_timeout = absl::Seconds(60);
-  // Called once, from a coordinator thread, when the member was expelled: it lost its lease,
-  // or a committed table no longer lists it although it did not leave. Its partitions are being
-  // promoted elsewhere, so it must stop serving; the default terminates the member
-  // (Member::Terminate). Must not block.
+  // Called once, from the coordinator's planner thread, when the member was expelled: it lost
+  // its lease, or a committed table no longer lists it although it did not leave. Its
+  // partitions are being promoted elsewhere, so it must stop serving; the default terminates the
+  // member (Member::Terminate). Must not block for long.
   std::function<void()> on_expelled;
 };
 

@@ -1,10 +1,14 @@
-// EmbeddedCluster: several members in one process, each a real gRPC server on loopback, sharing
-// one partition table computed at start (primaries and backups spread evenly).
+// EmbeddedCluster: several members in one process, each a real gRPC server on loopback (a client
+// port and a peer port), coordinated through one in-memory membership store by the same planner
+// that coordinates members in separate processes through etcd. The first table spreads
+// primaries and backups evenly over the members it starts with.
 //
 // It is the test harness, the base of the demo, and the quickest way to try a service. Every
-// member hosts the same services, added by the installer function.
+// member hosts the same services, added by the installer function. Its members authenticate
+// each other with a cluster secret of their own, made up at start.
 //
-// Thread-safe after Start.
+// Thread-safe: membership changes run one at a time; members, addresses and the table may be
+// read from any thread meanwhile. The cluster owns its members.
 //
 // Example:
 //   auto cluster = gridrpc::EmbeddedCluster::Start({.members = 2}, [](gridrpc::Member& m) {
@@ -17,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -24,9 +29,8 @@
 #include "gridrpc/migration.h"
 
 namespace gridrpc {
-namespace internal {
-struct MigrationDriver;
-}  // namespace internal
+
+class PartitionTable;
 
 struct EmbeddedClusterOptions {
   int members = 2;
@@ -37,6 +41,8 @@ struct EmbeddedClusterOptions {
   Properties properties;  // handed to every service's Init on every member
   // Every member's execution aspects (see MemberOptions).
   std::vector<std::shared_ptr<ExecutionAspect>> execution_aspects;
+  // Every member's tunables (see MemberOptions).
+  MemberTunables tunables;
 };
 
 // Adds the services a member hosts; called once per member, before it starts.
@@ -48,54 +54,46 @@ class EmbeddedCluster {
                                                                 const ServiceInstaller& install);
   ~EmbeddedCluster();  // shuts every member down
 
-  int size() const { return static_cast<int>(members_.size()); }
-  Member& member(int index) { return *members_[index]; }
+  // Members ever started, crashed and removed ones included (they keep their index).
+  int size() const;
+  Member& member(int index);
   // The member with this id, or nullptr.
   Member* FindMember(std::string_view id);
-  // host:port of every member, in member order.
+  // host:port (client port) of every member, in member order.
   std::vector<std::string> addresses() const;
-  std::shared_ptr<const PartitionTable> partition_table() const { return table_; }
+  // The committed table.
+  std::shared_ptr<const PartitionTable> partition_table() const;
 
   void Shutdown();
 
-  // Membership changes. Each plans a new table (even spread, few moves), migrates the replicas
-  // that move (the partition's primary serializes it, the destination applies it, the table
-  // commits, sources clear), reporting to the migration listeners. Calls for a migrating
-  // partition are refused as retryable and retried by smart clients; other partitions serve on.
+  // Membership changes. Each returns once the planner has nothing left to do: it planned a new
+  // table (even spread, few moves), migrated the replicas that move (the partition's primary
+  // serializes it, the destination applies it, the table commits, sources clear) and reported
+  // the process to the migration listeners. Calls for a migrating partition are refused as
+  // retryable and retried by smart clients; other partitions serve on.
   //
   // Starts one more member (same services and options) and moves its share to it. Returns its
   // index.
   absl::StatusOr<int> AddMember();
   // Hands member `index`'s replicas over, then shuts it down gracefully.
   absl::Status RemoveMember(int index);
-  // Crashes member `index` (Member::Terminate): its backups are promoted at once, then the
-  // backup count is restored by migration. The crashed member stays in member(index) but
-  // serves nothing.
+  // Crashes member `index` (Member::Terminate; its session ends as a lost lease would): its
+  // backups are promoted at once, then the backup count is restored by migration. The crashed
+  // member stays in member(index) but serves nothing.
   absl::Status Crash(int index);
 
+  // Hears every migration process of the cluster, whichever member plans it.
   void AddMigrationListener(std::shared_ptr<MigrationListener> listener);
 
+  // Makes `table` the committed table without the planner's fences, for tests that stage a
+  // table by hand (they install it on the members themselves).
+  void CommitPartitionTableForTest(const PartitionTable& table);
+
  private:
-  EmbeddedCluster(EmbeddedClusterOptions options, ServiceInstaller install)
-      : options_(std::move(options)), install_(std::move(install)) {}
+  class Impl;
+  explicit EmbeddedCluster(std::unique_ptr<Impl> impl);
 
-  absl::StatusOr<std::unique_ptr<Member>> StartMember();
-  // Plans the table for `members` and migrates to it.
-  absl::Status Rebalance(const std::vector<Member*>& members);
-  // How the shared migration process reaches this cluster's members.
-  internal::MigrationDriver Driver();
-  // Installs `table` on every member it lists.
-  absl::Status Commit(std::shared_ptr<const PartitionTable> table);
-  std::vector<Member*> LiveMembers();
-  // Reports a migration event to the cluster's listeners and to every live member's.
-  void Notify(const std::function<void(MigrationListener&)>& event);
-
-  const EmbeddedClusterOptions options_;
-  const ServiceInstaller install_;
-  std::vector<std::unique_ptr<Member>> members_;
-  std::vector<bool> live_;
-  std::shared_ptr<const PartitionTable> table_;
-  std::vector<std::shared_ptr<MigrationListener>> listeners_;
+  std::unique_ptr<Impl> impl_;
 };
 
 // The table of a member alone in its cluster: it owns every partition. For standalone members.

@@ -1,20 +1,237 @@
+// EmbeddedCluster: N members, one in-memory store, and one StoreCoordinator per member, so the
+// in-process cluster runs the production planner (fenced commits, installs over the peer
+// ports, event relay) and differs from an etcd cluster only in its store.
 #include "gridrpc/embedded_cluster.h"
 
-#include <grpcpp/channel.h>
-
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
-#include "cluster/migration_process.h"
-#include "gridrpc/coordinator.h"
-#include "member/member_core.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "cluster/memory_store.h"
+#include "cluster/store_coordinator.h"
+#include "gridrpc/partition_table.h"
 
 namespace gridrpc {
-namespace {
 
-v1::MemberInfo InfoOf(const Member& member) {
-  return internal::CoreOf(const_cast<Member&>(member)).Info();
-}
+class EmbeddedCluster::Impl {
+ public:
+  Impl(EmbeddedClusterOptions options, ServiceInstaller install)
+      : options_(std::move(options)),
+        install_(std::move(install)),
+        store_(std::make_shared<internal::InMemoryStore>()) {}
 
-}  // namespace
+  ~Impl() { Shutdown(); }
+
+  absl::Status StartMembers() {
+    absl::MutexLock ops(&ops_mu_);
+    std::vector<Node*> started;
+    for (int i = 0; i < options_.members; ++i) {
+      absl::StatusOr<Node*> node = NewNode();
+      if (!node.ok()) return node.status();
+      started.push_back(*node);
+    }
+    // All registered before any plans: the first table spreads over every one of them.
+    for (Node* node : started) node->coordinator->Start();
+    if (absl::Status s = WaitSettled(); !s.ok()) return s;
+    for (Node* node : started) {
+      if (absl::Status s = node->coordinator->WaitUntilListed(); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int> AddMember() {
+    absl::MutexLock ops(&ops_mu_);
+    absl::StatusOr<Node*> node = NewNode();
+    if (!node.ok()) return node.status();
+    (*node)->coordinator->Start();
+    if (absl::Status s = WaitSettled(); !s.ok()) return s;
+    if (absl::Status s = (*node)->coordinator->WaitUntilListed(); !s.ok()) return s;
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(nodes_.size()) - 1;
+  }
+
+  absl::Status RemoveMember(int index) {
+    absl::MutexLock ops(&ops_mu_);
+    absl::StatusOr<Node*> node = LiveNode(index);
+    if (!node.ok()) return node.status();
+    if (LiveCount() == 1) return absl::FailedPreconditionError("the last member cannot leave");
+    // It still serves as a migration source until a table without it commits.
+    if (absl::Status s = (*node)->coordinator->Leave(); !s.ok()) return s;
+    MarkGone(**node);
+    (*node)->member->Shutdown();
+    return WaitSettled();
+  }
+
+  absl::Status Crash(int index) {
+    absl::MutexLock ops(&ops_mu_);
+    absl::StatusOr<Node*> node = LiveNode(index);
+    if (!node.ok()) return node.status();
+    (*node)->member->Terminate();
+    (*node)->coordinator->Abandon();  // its session ends at once: a lease that expired
+    MarkGone(**node);
+    return WaitSettled();
+  }
+
+  void Shutdown() {
+    std::vector<Node*> nodes = Nodes();
+    for (Node* node : nodes) node->coordinator->StopPlanning();  // nobody reacts to the rest
+    for (Node* node : nodes) node->member->Shutdown();
+  }
+
+  int size() const {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(nodes_.size());
+  }
+
+  Member& member(int index) {
+    absl::MutexLock lock(&mu_);
+    return *nodes_.at(index)->member;
+  }
+
+  Member* FindMember(std::string_view id) {
+    absl::MutexLock lock(&mu_);
+    for (const auto& node : nodes_) {
+      if (node->member->id() == id) return node->member.get();
+    }
+    return nullptr;
+  }
+
+  std::vector<std::string> addresses() const {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::string> out;
+    for (const auto& node : nodes_) out.push_back(node->member->address());
+    return out;
+  }
+
+  std::shared_ptr<const PartitionTable> partition_table() const {
+    absl::StatusOr<std::optional<v1::PartitionTable>> stored = store_->ReadTable();
+    if (!stored.ok() || !stored->has_value()) return nullptr;
+    absl::StatusOr<PartitionTable> table = PartitionTable::FromProto(**std::move(stored));
+    if (!table.ok()) return nullptr;
+    return std::make_shared<const PartitionTable>(*std::move(table));
+  }
+
+  void AddMigrationListener(std::shared_ptr<MigrationListener> listener) {
+    absl::MutexLock lock(&mu_);
+    for (const auto& node : nodes_) node->coordinator->AddMigrationListener(listener);
+    listeners_.push_back(std::move(listener));
+  }
+
+  void CommitPartitionTableForTest(const PartitionTable& table) {
+    store_->CommitTableForTest(table.proto());
+  }
+
+ private:
+  struct Node {
+    std::unique_ptr<Member> member;
+    // Declared after the member: destroyed before it.
+    std::unique_ptr<internal::StoreCoordinator> coordinator;
+    bool live = true;
+  };
+
+  // Starts one member and registers it with the store; it plans once its coordinator starts.
+  absl::StatusOr<Node*> NewNode() {
+    auto node = std::make_unique<Node>();
+    absl::StatusOr<std::unique_ptr<Member>> member = Member::Create({
+        .listen = "127.0.0.1:0",
+        .cluster_name = options_.cluster_name,
+        .partition_count = options_.partition_count,
+        .properties = options_.properties,
+        .member_id = NextMemberId(),
+        .execution_aspects = options_.execution_aspects,
+        .tunables = options_.tunables,
+    });
+    if (!member.ok()) return member.status();
+    node->member = *std::move(member);
+    if (absl::Status s = install_(*node->member); !s.ok()) return s;
+    if (absl::Status s = node->member->Start(); !s.ok()) return s;
+    node->coordinator = std::make_unique<internal::StoreCoordinator>(
+        [store = store_](const std::string&)
+            -> absl::StatusOr<std::shared_ptr<internal::MembershipStore>> { return store; },
+        internal::StoreCoordinatorOptions{
+            .backup_count = options_.backup_count,
+            .on_settled = [this](int64_t revision) { OnSettled(revision); },
+        });
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& listener : listeners_) node->coordinator->AddMigrationListener(listener);
+    }
+    if (absl::Status s = node->coordinator->Register(*node->member); !s.ok()) return s;
+    absl::MutexLock lock(&mu_);
+    nodes_.push_back(std::move(node));
+    return nodes_.back().get();
+  }
+
+  // Random, but in the order members start: the planner orders members by id, so the first
+  // table spreads over them in start order (member 0 is primary of partition 0, ...).
+  std::string NextMemberId() {
+    absl::MutexLock lock(&mu_);
+    return absl::StrFormat("%016x", id_base_ + nodes_.size());
+  }
+
+  absl::StatusOr<Node*> LiveNode(int index) {
+    absl::MutexLock lock(&mu_);
+    if (index < 0 || index >= static_cast<int>(nodes_.size()) || !nodes_[index]->live) {
+      return absl::InvalidArgumentError(absl::StrCat("no live member ", index));
+    }
+    return nodes_[index].get();
+  }
+
+  int LiveCount() {
+    absl::MutexLock lock(&mu_);
+    int live = 0;
+    for (const auto& node : nodes_) live += node->live;
+    return live;
+  }
+
+  void MarkGone(Node& node) {
+    absl::MutexLock lock(&mu_);
+    node.live = false;
+  }
+
+  std::vector<Node*> Nodes() {
+    absl::MutexLock lock(&mu_);
+    std::vector<Node*> out;
+    for (const auto& node : nodes_) out.push_back(node.get());
+    return out;
+  }
+
+  void OnSettled(int64_t revision) {
+    absl::MutexLock lock(&settle_mu_);
+    settled_revision_ = std::max(settled_revision_, revision);
+  }
+
+  bool Settled() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(settle_mu_) {
+    return settled_revision_ >= store_->revision();
+  }
+
+  // Until the planner has read the store as it is now and found nothing to do: every change
+  // made so far is planned, migrated, committed, installed and reported.
+  absl::Status WaitSettled() {
+    absl::MutexLock lock(&settle_mu_);
+    if (!settle_mu_.AwaitWithTimeout(absl::Condition(this, &Impl::Settled), kSettleTimeout)) {
+      return absl::DeadlineExceededError(absl::StrCat("the embedded cluster did not settle within ",
+                                                      absl::FormatDuration(kSettleTimeout)));
+    }
+    return absl::OkStatus();
+  }
+
+  static constexpr absl::Duration kSettleTimeout = absl::Seconds(120);
+
+  const EmbeddedClusterOptions options_;
+  const ServiceInstaller install_;
+  const std::shared_ptr<internal::InMemoryStore> store_;
+  // Far enough below 2^64 that adding member indexes never wraps.
+  const uint64_t id_base_ = absl::Uniform<uint64_t>(absl::BitGen(), 1ull << 62, 1ull << 63);
+
+  absl::Mutex ops_mu_;  // membership changes, one at a time
+  // Before the nodes: their coordinators report here until they stop.
+  mutable absl::Mutex settle_mu_;
+  int64_t settled_revision_ ABSL_GUARDED_BY(settle_mu_) = 0;
+  mutable absl::Mutex mu_;
+  std::vector<std::unique_ptr<Node>> nodes_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<MigrationListener>> listeners_ ABSL_GUARDED_BY(mu_);
+};
 
 absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
     EmbeddedClusterOptions options, const ServiceInstaller& install) {
@@ -22,167 +239,39 @@ absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
     return absl::InvalidArgumentError(
         absl::StrCat("an embedded cluster needs members, not ", options.members));
   }
-  std::unique_ptr<EmbeddedCluster> cluster(new EmbeddedCluster(options, install));
-  std::vector<v1::MemberInfo> infos;
-  for (int i = 0; i < options.members; ++i) {
-    absl::StatusOr<std::unique_ptr<Member>> member = cluster->StartMember();
-    if (!member.ok()) return member.status();
-    infos.push_back(InfoOf(**member));
-    cluster->members_.push_back(*std::move(member));
-    cluster->live_.push_back(true);
-  }
-  cluster->table_ = std::make_shared<const PartitionTable>(
-      PartitionTable::Plan(options.cluster_name, /*version=*/1, std::move(infos),
-                           options.partition_count, options.backup_count));
-  if (absl::Status s = cluster->Commit(cluster->table_); !s.ok()) return s;
-  return cluster;
+  auto impl = std::make_unique<Impl>(std::move(options), install);
+  if (absl::Status s = impl->StartMembers(); !s.ok()) return s;
+  return std::unique_ptr<EmbeddedCluster>(new EmbeddedCluster(std::move(impl)));
 }
 
-absl::StatusOr<std::unique_ptr<Member>> EmbeddedCluster::StartMember() {
-  absl::StatusOr<std::unique_ptr<Member>> member = Member::Create({
-      .listen = "127.0.0.1:0",
-      .cluster_name = options_.cluster_name,
-      .partition_count = options_.partition_count,
-      .properties = options_.properties,
-      .execution_aspects = options_.execution_aspects,
-  });
-  if (!member.ok()) return member.status();
-  if (absl::Status s = install_(**member); !s.ok()) return s;
-  if (absl::Status s = (*member)->Start(); !s.ok()) return s;
-  return member;
+EmbeddedCluster::EmbeddedCluster(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+EmbeddedCluster::~EmbeddedCluster() = default;
+
+int EmbeddedCluster::size() const { return impl_->size(); }
+Member& EmbeddedCluster::member(int index) { return impl_->member(index); }
+Member* EmbeddedCluster::FindMember(std::string_view id) { return impl_->FindMember(id); }
+std::vector<std::string> EmbeddedCluster::addresses() const { return impl_->addresses(); }
+std::shared_ptr<const PartitionTable> EmbeddedCluster::partition_table() const {
+  return impl_->partition_table();
 }
-
-EmbeddedCluster::~EmbeddedCluster() { Shutdown(); }
-
-Member* EmbeddedCluster::FindMember(std::string_view id) {
-  for (auto& m : members_) {
-    if (m->id() == id) return m.get();
-  }
-  return nullptr;
-}
-
-std::vector<std::string> EmbeddedCluster::addresses() const {
-  std::vector<std::string> out;
-  for (const auto& m : members_) out.push_back(m->address());
-  return out;
-}
-
-void EmbeddedCluster::Shutdown() {
-  for (auto& m : members_) m->Shutdown();
-}
-
-void EmbeddedCluster::Notify(const std::function<void(MigrationListener&)>& event) {
-  for (auto& listener : listeners_) event(*listener);
-  for (Member* member : LiveMembers()) event(internal::CoreOf(*member).events());
-}
-
+void EmbeddedCluster::Shutdown() { impl_->Shutdown(); }
+absl::StatusOr<int> EmbeddedCluster::AddMember() { return impl_->AddMember(); }
+absl::Status EmbeddedCluster::RemoveMember(int index) { return impl_->RemoveMember(index); }
+absl::Status EmbeddedCluster::Crash(int index) { return impl_->Crash(index); }
 void EmbeddedCluster::AddMigrationListener(std::shared_ptr<MigrationListener> listener) {
-  listeners_.push_back(std::move(listener));
+  impl_->AddMigrationListener(std::move(listener));
 }
-
-std::vector<Member*> EmbeddedCluster::LiveMembers() {
-  std::vector<Member*> out;
-  for (size_t i = 0; i < members_.size(); ++i) {
-    if (live_[i]) out.push_back(members_[i].get());
-  }
-  return out;
-}
-
-absl::Status EmbeddedCluster::Commit(std::shared_ptr<const PartitionTable> table) {
-  table_ = std::move(table);
-  for (size_t i = 0; i < members_.size(); ++i) {
-    if (!live_[i] || table_->MemberIndex(members_[i]->id()) < 0) continue;
-    if (absl::Status s = members_[i]->InstallPartitionTable(table_); !s.ok()) return s;
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<int> EmbeddedCluster::AddMember() {
-  absl::StatusOr<std::unique_ptr<Member>> member = StartMember();
-  if (!member.ok()) return member.status();
-  internal::CoreOf(**member).partitions().Observe(table_);  // it learns its peers from it
-  members_.push_back(*std::move(member));
-  live_.push_back(true);
-  const int index = static_cast<int>(members_.size()) - 1;
-  if (absl::Status s = Rebalance(LiveMembers()); !s.ok()) return s;
-  return index;
-}
-
-absl::Status EmbeddedCluster::RemoveMember(int index) {
-  if (index < 0 || index >= size() || !live_[index]) {
-    return absl::InvalidArgumentError(absl::StrCat("no live member ", index));
-  }
-  std::vector<Member*> staying;
-  for (Member* m : LiveMembers()) {
-    if (m != members_[index].get()) staying.push_back(m);
-  }
-  if (staying.empty()) return absl::FailedPreconditionError("the last member cannot leave");
-  // It still serves as a migration source until the new table commits.
-  if (absl::Status s = Rebalance(staying); !s.ok()) return s;
-  live_[index] = false;
-  members_[index]->Shutdown();
-  return absl::OkStatus();
-}
-
-absl::Status EmbeddedCluster::Crash(int index) {
-  if (index < 0 || index >= size() || !live_[index]) {
-    return absl::InvalidArgumentError(absl::StrCat("no live member ", index));
-  }
-  Member& victim = *members_[index];
-  victim.Terminate();
-  live_[index] = false;
-  // Start from the newest table any member has: tables may have been installed directly.
-  for (Member* m : LiveMembers()) {
-    std::shared_ptr<const PartitionTable> t = m->partition_table();
-    if (t != nullptr && t->version() > table_->version()) table_ = std::move(t);
-  }
-  // Promotion first, so that every partition has a primary again at once; then the backup
-  // count is restored on the members left.
-  absl::StatusOr<std::shared_ptr<const PartitionTable>> promoted =
-      internal::PromoteCrashed(*table_, {victim.id()}, Driver());
-  if (!promoted.ok()) return promoted.status();
-  return Rebalance(LiveMembers());
-}
-
-absl::Status EmbeddedCluster::Rebalance(const std::vector<Member*>& members) {
-  std::vector<v1::MemberInfo> infos;
-  for (Member* m : members) infos.push_back(InfoOf(*m));
-  auto next = std::make_shared<const PartitionTable>(PartitionTable::Rebalance(
-      *table_, std::move(infos), options_.backup_count, table_->version() + 1));
-  return internal::Migrate(*table_, std::move(next), Driver());
-}
-
-internal::MigrationDriver EmbeddedCluster::Driver() {
-  return {
-      .channel = [this](const v1::MemberInfo& info) -> std::shared_ptr<grpc::Channel> {
-        Member* member = FindMember(info.id());
-        return member == nullptr ? nullptr : internal::CoreOf(*member).PeerInProcessChannel();
-      },
-      .commit = [this](std::shared_ptr<const PartitionTable> table) { return Commit(table); },
-      .notify = [this](const std::function<void(MigrationListener&)>& event) { Notify(event); },
-  };
-}
-
-namespace {
-
-class StandaloneCoordinator final : public Coordinator {
- public:
-  absl::Status Join(Member& member) override {
-    return member.InstallPartitionTable(SingleMemberTable(member));
-  }
-  absl::Status Leave() override { return absl::OkStatus(); }
-  void AddMigrationListener(std::shared_ptr<MigrationListener>) override {}
-};
-
-}  // namespace
-
-std::unique_ptr<Coordinator> NewEmbeddedCoordinator() {
-  return std::make_unique<StandaloneCoordinator>();
+void EmbeddedCluster::CommitPartitionTableForTest(const PartitionTable& table) {
+  impl_->CommitPartitionTableForTest(table);
 }
 
 std::shared_ptr<const PartitionTable> SingleMemberTable(const Member& member) {
+  v1::MemberInfo self;
+  self.set_id(member.id());
+  self.set_address(member.address());
+  self.set_peer_address(member.peer_address());
   return std::make_shared<const PartitionTable>(
-      PartitionTable::Plan(member.context().cluster_name(), /*version=*/1, {InfoOf(member)},
+      PartitionTable::Plan(member.context().cluster_name(), /*version=*/1, {std::move(self)},
                            member.context().partition_count(), /*backup_count=*/0));
 }
 

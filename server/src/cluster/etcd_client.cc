@@ -480,7 +480,7 @@ void EtcdClient::StopKeepAlive(KeepAliveState& state) {
   JoinUnlessSelf(state.thread);
 }
 
-absl::Status EtcdClient::RevokeLease(int64_t lease) {
+void EtcdClient::AbandonLease(int64_t lease) {
   std::shared_ptr<KeepAliveState> keep_alive;
   {
     MutexLock lock(&mu_);
@@ -491,6 +491,10 @@ absl::Status EtcdClient::RevokeLease(int64_t lease) {
     }
   }
   if (keep_alive != nullptr) StopKeepAlive(*keep_alive);
+}
+
+absl::Status EtcdClient::RevokeLease(int64_t lease) {
+  AbandonLease(lease);
   etcdserverpb::LeaseRevokeRequest request;
   request.set_id(lease);
   etcdserverpb::LeaseRevokeResponse response;

@@ -143,6 +143,10 @@ class EtcdClient {
   // keys attached to it.
   absl::Status RevokeLease(int64_t lease);
 
+  // Stops the lease's keep-alive (if any; on_lost is not called) without revoking it: it
+  // expires after its TTL, as it would if this process had crashed.
+  void AbandonLease(int64_t lease);
+
   // Writes `key`, attached to `lease` (0 for none); returns the new store revision.
   absl::StatusOr<int64_t> Put(const std::string& key, const std::string& value, int64_t lease = 0);
 

@@ -1,4 +1,4 @@
-#include "migration_process.h"
+#include "cluster/migration_process.h"
 
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
@@ -16,15 +16,9 @@
 namespace gridrpc::internal {
 namespace {
 
-constexpr absl::Duration kControlTimeout = absl::Seconds(5);
-constexpr absl::Duration kCopyTimeout = absl::Seconds(60);
-// Replica copies in flight at once: enough to overlap the round trips, few enough not to crowd
-// out the calls the members keep serving.
-constexpr size_t kParallelCopies = 8;
-
 std::unique_ptr<v1::Peer::Stub> StubOf(const MigrationDriver& driver,
                                        const v1::MemberInfo& member) {
-  return v1::Peer::NewStub(driver.channel(member));
+  return v1::Peer::NewStub(driver.peers.Get(member.peer_address()).channel);
 }
 
 void Deadline(grpc::ClientContext& context, absl::Duration timeout) {
@@ -41,7 +35,7 @@ absl::StatusOr<std::shared_ptr<const PartitionTable>> PromoteCrashed(
     promoted = PartitionTable::Promote(promoted, id, current.version() + 1);
   }
   auto next = std::make_shared<const PartitionTable>(std::move(promoted));
-  MigrationState state{.start_time = absl::Now()};
+  MigrationState state{.start_time = driver.clock.Now()};
   std::vector<ReplicaMigrationEvent> promotions;
   for (int p = 0; p < next->partition_count(); ++p) {
     const int old_owner = current.Owner(p);
@@ -92,7 +86,7 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
     }
   }
 
-  MigrationState state{.start_time = absl::Now(),
+  MigrationState state{.start_time = driver.clock.Now(),
                        .planned = static_cast<int>(moves.size()),
                        .remaining = static_cast<int>(moves.size())};
   driver.notify([&](MigrationListener& l) { l.MigrationStarted(state); });
@@ -114,7 +108,7 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
   }
   for (const auto& [id, request] : freezes) {
     grpc::ClientContext context;
-    Deadline(context, kControlTimeout);
+    Deadline(context, driver.tunables.control_timeout);
     v1::BeginMigrationResponse response;
     grpc::Status s = StubOf(driver, *primaries[id])->BeginMigration(&context, request, &response);
     if (!s.ok()) {  // its copies fail below and are reported there
@@ -122,7 +116,8 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
                    s.error_message().c_str());
     }
   }
-  // Copies run kParallelCopies at a time; their events are reported in plan order.
+  // Copies run migration_parallelism at a time: enough to overlap the round trips, few enough
+  // not to crowd out the calls the members keep serving. Events are reported in plan order.
   struct Copy {
     grpc::ClientContext context;
     v1::CopyReplicaRequest request;
@@ -134,13 +129,13 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
   };
   auto start_copy = [&driver](const Move& move) {
     auto copy = std::make_unique<Copy>();
-    copy->begin = absl::Now();
+    copy->begin = driver.clock.Now();
     if (move.source == nullptr) {
       copy->status = absl::UnavailableError("the partition has no primary to copy");
       copy->done.count_down();
       return copy;
     }
-    Deadline(copy->context, kCopyTimeout);
+    Deadline(copy->context, driver.tunables.copy_timeout);
     copy->request.set_partition(move.partition);
     copy->request.set_source_member_id(move.source->id());
     copy->stub = StubOf(driver, *move.destination);
@@ -157,7 +152,8 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
     std::deque<std::unique_ptr<Copy>> running;
     size_t started = 0;
     for (const Move& move : moves) {
-      while (started < moves.size() && running.size() < kParallelCopies) {
+      while (started < moves.size() &&
+             running.size() < static_cast<size_t>(driver.tunables.migration_parallelism)) {
         running.push_back(start_copy(moves[started++]));
       }
       std::unique_ptr<Copy> copy = std::move(running.front());
@@ -169,7 +165,7 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
                                   .source = move.source == nullptr ? "" : move.source->id(),
                                   .destination = move.destination->id(),
                                   .success = status.ok(),
-                                  .elapsed = absl::Now() - copy->begin,
+                                  .elapsed = driver.clock.Now() - copy->begin,
                                   .bytes = copy->response.bytes()};
       if (status.ok()) {
         ++state.completed;
@@ -197,7 +193,7 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
 void InstallOnMembers(const PartitionTable& table, const MigrationDriver& driver) {
   for (const v1::MemberInfo& member : table.proto().members()) {
     grpc::ClientContext context;
-    Deadline(context, absl::Seconds(2));
+    Deadline(context, driver.tunables.control_timeout);
     v1::InstallPartitionTableResponse response;
     grpc::Status s =
         StubOf(driver, member)->InstallPartitionTable(&context, table.proto(), &response);

@@ -1,9 +1,9 @@
-// The coordinator-independent half of membership changes: promoting the backups of crashed
-// members and moving replicas from one partition table to the next. EmbeddedCluster drives it
-// over in-process channels, EtcdCoordinator over the network; both reach members only through
-// gridrpc.v1.Peer (BeginMigration, CopyReplica, InstallPartitionTable).
-#ifndef GRIDRPC_SERVER_SRC_MIGRATION_PROCESS_H_
-#define GRIDRPC_SERVER_SRC_MIGRATION_PROCESS_H_
+// The steps of membership changes the planner (planner.h) takes: promoting the backups of
+// crashed members, moving replicas from one partition table to the next, and installing a
+// committed table on its members. They reach members only through gridrpc.v1.Peer
+// (BeginMigration, CopyReplica, InstallPartitionTable), on their peer ports.
+#ifndef GRIDRPC_SERVER_SRC_CLUSTER_MIGRATION_PROCESS_H_
+#define GRIDRPC_SERVER_SRC_CLUSTER_MIGRATION_PROCESS_H_
 
 #include <functional>
 #include <memory>
@@ -11,22 +11,22 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "gridrpc/clock.h"
+#include "gridrpc/member.h"
 #include "gridrpc/migration.h"
 #include "gridrpc/partition_table.h"
-#include "gridrpc/peer.pb.h"
-
-namespace grpc {
-class Channel;
-}  // namespace grpc
+#include "net/peer_channels.h"
 
 namespace gridrpc::internal {
 
-// How a coordinator reaches members and makes a table the cluster's.
+// How the steps reach members and make a table the cluster's.
 struct MigrationDriver {
-  // A control-plane channel to the member `member` describes.
-  std::function<std::shared_ptr<grpc::Channel>(const v1::MemberInfo& member)> channel;
-  // Makes `table` the cluster's: stores it where the coordinator keeps it and installs it on
-  // every live member it lists, before returning.
+  PeerChannels& peers;
+  // Parallelism and deadlines.
+  const MemberTunables& tunables;
+  const Clock& clock;
+  // Makes `table` the cluster's: stores it (fenced) and installs it on every member it lists,
+  // before returning.
   std::function<absl::Status(std::shared_ptr<const PartitionTable> table)> commit;
   // Reports a migration event to everyone listening.
   std::function<void(const std::function<void(MigrationListener&)>& event)> notify;
@@ -48,11 +48,11 @@ absl::StatusOr<std::shared_ptr<const PartitionTable>> PromoteCrashed(
 absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const PartitionTable> next,
                      const MigrationDriver& driver);
 
-// Cluster/InstallPartitionTable on every member `table` lists, best effort: a member that does
-// not answer within a short deadline is logged and skipped (it is dead, or it learns the table
-// from the coordinator's store).
+// Peer/InstallPartitionTable on every member `table` lists, best effort: a member that does not
+// answer within the control timeout is logged and skipped (it is dead, or it learns the table
+// from the store).
 void InstallOnMembers(const PartitionTable& table, const MigrationDriver& driver);
 
 }  // namespace gridrpc::internal
 
-#endif  // GRIDRPC_SERVER_SRC_MIGRATION_PROCESS_H_
+#endif  // GRIDRPC_SERVER_SRC_CLUSTER_MIGRATION_PROCESS_H_

@@ -1,0 +1,66 @@
+#include "cluster/event_relay.h"
+
+#include "absl/time/clock.h"
+
+namespace gridrpc::internal {
+
+void EventRelay::Send(const std::string& address, const std::shared_ptr<grpc::Channel>& channel,
+                      const v1::MigrationEvent& event) {
+  std::shared_ptr<Call> call;
+  {
+    absl::MutexLock lock(&mu_);
+    Peer& peer = peers_[address];
+    if (peer.stub == nullptr) peer.stub = v1::Peer::NewStub(channel);
+    if (peer.queue.size() >= kMaxQueued) peer.queue.pop_front();
+    peer.queue.push_back(event);
+    if (!peer.busy) call = Next(peer);
+  }
+  if (call != nullptr) Start(std::move(call));
+}
+
+bool EventRelay::Idle() const {
+  for (const auto& [address, peer] : peers_) {
+    if (peer.busy) return false;
+  }
+  return true;
+}
+
+void EventRelay::Flush(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(
+                           +[](EventRelay* relay)
+                                ABSL_EXCLUSIVE_LOCKS_REQUIRED(relay->mu_) { return relay->Idle(); },
+                           this),
+                       timeout);
+}
+
+std::shared_ptr<EventRelay::Call> EventRelay::Next(Peer& peer) {
+  peer.busy = !peer.queue.empty();
+  if (!peer.busy) return nullptr;
+  auto call = std::make_shared<Call>();
+  call->peer = &peer;
+  call->event = std::move(peer.queue.front());
+  peer.queue.pop_front();
+  call->context.set_deadline(absl::ToChronoTime(absl::Now() + call_timeout_));
+  return call;
+}
+
+void EventRelay::Start(std::shared_ptr<Call> call) {
+  Call* raw = call.get();
+  v1::Peer::Stub* stub;
+  {
+    absl::MutexLock lock(&mu_);
+    stub = raw->peer->stub.get();
+  }
+  stub->async()->ReportMigration(&raw->context, &raw->event, &raw->response,
+                                 [self = shared_from_this(), call = std::move(call)](grpc::Status) {
+                                   std::shared_ptr<Call> next;
+                                   {
+                                     absl::MutexLock lock(&self->mu_);
+                                     next = self->Next(*call->peer);
+                                   }
+                                   if (next != nullptr) self->Start(std::move(next));
+                                 });
+}
+
+}  // namespace gridrpc::internal

@@ -1,0 +1,118 @@
+#include "cluster/planner.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace gridrpc::internal {
+namespace {
+
+bool SameAssignment(const PartitionTable& a, const PartitionTable& b) {
+  if (a.partition_count() != b.partition_count() || a.member_count() != b.member_count()) {
+    return false;
+  }
+  for (int p = 0; p < a.partition_count(); ++p) {
+    const auto& ra = a.proto().partitions(p).members();
+    const auto& rb = b.proto().partitions(p).members();
+    if (ra.size() != rb.size()) return false;
+    for (int r = 0; r < ra.size(); ++r) {
+      if (a.member(ra[r]).id() != b.member(rb[r]).id()) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<Planner::Round> Planner::RunRound(int64_t session) {
+  if (term_ == 0) {
+    absl::StatusOr<int64_t> term = store_.Campaign(session, context_.member_id);
+    if (!term.ok()) return term.status();
+    if (*term == 0) return Round{};
+    term_ = *term;
+  }
+  absl::StatusOr<ClusterView> view = store_.Read();
+  if (!view.ok()) return view.status();
+  if (view->planner_term != term_) {
+    term_ = 0;  // the role passed on (our session ended, or it was taken over)
+    return Round{.revision = view->revision};
+  }
+  others_.clear();
+  std::vector<v1::MemberInfo> staying;
+  for (const auto& [id, info] : view->members) {
+    if (id != context_.member_id) others_.push_back(info);
+    if (!view->leaving.contains(id)) staying.push_back(info);
+  }
+  table_revision_ = view->table_revision;
+  const Round changed{.outcome = Outcome::kChanged, .revision = view->revision};
+
+  if (!view->table.has_value()) {
+    if (staying.empty()) return Round{.outcome = Outcome::kSettled, .revision = view->revision};
+    if (absl::Status s = CommitFenced(std::make_shared<const PartitionTable>(
+            PartitionTable::Plan(context_.cluster_name, /*version=*/1, std::move(staying),
+                                 context_.partition_count, context_.backup_count)));
+        !s.ok()) {
+      return s;
+    }
+    return changed;
+  }
+  absl::StatusOr<PartitionTable> parsed = PartitionTable::FromProto(*std::move(view->table));
+  if (!parsed.ok()) return parsed.status();
+  auto current = std::make_shared<const PartitionTable>(*std::move(parsed));
+
+  std::vector<std::string> crashed;
+  for (const v1::MemberInfo& m : current->proto().members()) {
+    if (!view->members.contains(m.id())) crashed.push_back(m.id());
+  }
+  bool promoted = false;
+  if (!crashed.empty()) {
+    absl::StatusOr<std::shared_ptr<const PartitionTable>> next =
+        PromoteCrashed(*current, crashed, Driver());
+    if (!next.ok()) return next.status();
+    current = *std::move(next);
+    promoted = true;
+  }
+  if (staying.empty()) {  // the last member is leaving
+    return promoted ? changed : Round{.outcome = Outcome::kSettled, .revision = view->revision};
+  }
+  auto next = std::make_shared<const PartitionTable>(PartitionTable::Rebalance(
+      *current, std::move(staying), context_.backup_count, current->version() + 1));
+  if (SameAssignment(*current, *next)) {
+    return promoted ? changed : Round{.outcome = Outcome::kSettled, .revision = view->revision};
+  }
+  if (absl::Status s = Migrate(*current, std::move(next), Driver()); !s.ok()) return s;
+  return changed;
+}
+
+absl::Status Planner::EndCluster() {
+  if (term_ == 0) return absl::OkStatus();  // someone else plans: the cluster lives on
+  return store_.DeleteTable(term_);
+}
+
+absl::Status Planner::CommitFenced(std::shared_ptr<const PartitionTable> table) {
+  absl::StatusOr<int64_t> revision = store_.CommitTable(term_, table_revision_, table->proto());
+  if (!revision.ok()) {
+    if (absl::IsAborted(revision.status())) term_ = 0;  // find out again who plans
+    return revision.status();
+  }
+  table_revision_ = *revision;
+  // Members learn it from their watches too; installing it here first keeps the next step of a
+  // migration from running ahead of a slow watch.
+  InstallOnMembers(*table, Driver());
+  return absl::OkStatus();
+}
+
+MigrationDriver Planner::Driver() {
+  return {
+      .peers = context_.peers,
+      .tunables = context_.tunables,
+      .clock = context_.clock,
+      .commit =
+          [this](std::shared_ptr<const PartitionTable> table) {
+            return CommitFenced(std::move(table));
+          },
+      .notify = context_.notify,
+  };
+}
+
+}  // namespace gridrpc::internal

@@ -1,0 +1,79 @@
+// Planner: decides the cluster's partition table and moves replicas to it, over any
+// membership store (membership_store.h). The embedded cluster and etcd run this same code.
+//
+// One member at a time plans: the one holding the store's planner role. Each round it reads
+// the store and reconciles: it plans the first table; promotes the backups of members whose
+// sessions ended; and rebalances onto the live members that are not leaving (a leaving member
+// still serves as a migration source). Every table it writes is committed fenced (by its term
+// and by the revision of the table it planned from) and then installed on the members the table
+// lists, so the next step never runs ahead of a member's watch. A planner that lost its role
+// finds out at its next commit (ABORTED) or read, and plans nothing until it holds the role
+// again.
+//
+// Not thread-safe: one thread (the coordinator's planner loop) runs it.
+#ifndef GRIDRPC_SERVER_SRC_CLUSTER_PLANNER_H_
+#define GRIDRPC_SERVER_SRC_CLUSTER_PLANNER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/membership_store.h"
+#include "cluster/migration_process.h"
+
+namespace gridrpc::internal {
+
+class Planner {
+ public:
+  struct Context {
+    std::string member_id;  // the member this planner plans for
+    std::string cluster_name;
+    int partition_count;
+    int backup_count;  // backups per partition in the tables it plans (capped by members)
+    PeerChannels& peers;
+    const MemberTunables& tunables;
+    const Clock& clock;
+    // Reports a migration event to everyone listening.
+    std::function<void(const std::function<void(MigrationListener&)>& event)> notify;
+  };
+
+  enum class Outcome {
+    kNotPlanner,  // another member plans
+    kSettled,     // the table fits the membership: nothing to do
+    kChanged,     // a table was committed (and maybe replicas moved)
+  };
+  struct Round {
+    Outcome outcome = Outcome::kNotPlanner;
+    int64_t revision = 0;  // the store revision the round read
+  };
+
+  Planner(MembershipStore& store, Context context) : store_(store), context_(std::move(context)) {}
+
+  // One round for the member whose session is `session`: takes the planner role if nobody holds
+  // it, then, if it holds it, reconciles.
+  absl::StatusOr<Round> RunRound(int64_t session);
+
+  // The last member leaves: deletes the table, so the next member to start plans a first one.
+  // Only while this planner still holds the role.
+  absl::Status EndCluster();
+
+  // The other live members as of the last round (the event relay's audience).
+  const std::vector<v1::MemberInfo>& others() const { return others_; }
+
+ private:
+  // Writes `table` if this planner still plans and the stored table is still the one it read,
+  // then installs it on the members it lists.
+  absl::Status CommitFenced(std::shared_ptr<const PartitionTable> table);
+  MigrationDriver Driver();
+
+  MembershipStore& store_;
+  const Context context_;
+  int64_t term_ = 0;            // of the planner role while this planner holds it; 0: not
+  int64_t table_revision_ = 0;  // of the table last read or written
+  std::vector<v1::MemberInfo> others_;
+};
+
+}  // namespace gridrpc::internal
+
+#endif  // GRIDRPC_SERVER_SRC_CLUSTER_PLANNER_H_

@@ -1,0 +1,281 @@
+#include "cluster/store_coordinator.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "member/member_core.h"
+#include "migration/migration_events.h"
+
+namespace gridrpc::internal {
+namespace {
+
+// How often the planner loop looks again without being woken: a campaign lost to a planner
+// that then died is retried by the watch anyway; this bounds the damage of a missed wake-up.
+constexpr absl::Duration kPlannerTick = absl::Milliseconds(500);
+// How long a stopping coordinator waits for the events it relays to go out.
+constexpr absl::Duration kRelayFlush = absl::Seconds(2);
+
+}  // namespace
+
+StoreCoordinator::StoreCoordinator(StoreFactory store, StoreCoordinatorOptions options)
+    : make_store_(std::move(store)), options_(std::move(options)) {}
+
+StoreCoordinator::~StoreCoordinator() { Abandon(); }
+
+void StoreCoordinator::AddMigrationListener(std::shared_ptr<MigrationListener> listener) {
+  absl::MutexLock lock(&mu_);
+  listeners_.push_back(std::move(listener));
+}
+
+absl::Status StoreCoordinator::Join(Member& member) {
+  if (absl::Status s = Register(member); !s.ok()) return s;
+  Start();
+  return WaitUntilListed();
+}
+
+absl::Status StoreCoordinator::Register(Member& member) {
+  if (member_ != nullptr) return absl::FailedPreconditionError("this coordinator has a member");
+  absl::StatusOr<std::shared_ptr<MembershipStore>> store =
+      make_store_(member.context().cluster_name());
+  if (!store.ok()) return store.status();
+  store_ = *std::move(store);
+  member_ = &member;
+  core_ = &CoreOf(member);
+  relay_ = std::make_shared<EventRelay>(core_->tunables().control_timeout);
+  planner_ = std::make_unique<Planner>(
+      *store_,
+      Planner::Context{
+          .member_id = core_->id(),
+          .cluster_name = core_->options().cluster_name,
+          .partition_count = core_->options().partition_count,
+          .backup_count = options_.backup_count,
+          .peers = core_->peers(),
+          .tunables = core_->tunables(),
+          .clock = core_->clock(),
+          .notify = [this](const std::function<void(MigrationListener&)>& event) { Notify(event); },
+      });
+  absl::StatusOr<int64_t> session = store_->OpenSession(options_.lease_ttl, [this] {
+    Expel(absl::StrCat("its session in ", store_->Describe(), " expired"));
+  });
+  if (!session.ok()) return session.status();
+  session_ = *session;
+  WatchAndLoadTable();
+  return store_->Register(session_, core_->Info());
+}
+
+void StoreCoordinator::Start() {
+  loop_ = std::thread([this] { PlannerLoop(); });
+}
+
+absl::Status StoreCoordinator::WaitUntilListed() {
+  absl::MutexLock lock(&mu_);
+  const bool done = mu_.AwaitWithTimeout(absl::Condition(this, &StoreCoordinator::ListedOrExpelled),
+                                         options_.membership_timeout);
+  if (expelled_) return absl::AbortedError("the member was expelled while joining");
+  if (!done) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("no partition table listed member ", core_->id(), " within ",
+                     absl::FormatDuration(options_.membership_timeout)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StoreCoordinator::Leave() {
+  if (member_ == nullptr) return absl::FailedPreconditionError("no member joined");
+  {
+    absl::MutexLock lock(&mu_);
+    leaving_ = true;
+  }
+  absl::Status status;
+  std::shared_ptr<const PartitionTable> table = core_->partitions().table();
+  if (table == nullptr || table->member_count() <= 1) {
+    // Nobody to hand over to: the cluster ends with this member, and its table goes too, so the
+    // next member to start plans a first table. The planner is only touched by its loop, so the
+    // loop ends first.
+    StopPlanning();
+    status = planner_->EndCluster();
+  } else {
+    status = store_->MarkLeaving(session_, core_->id());
+    Wake();
+    absl::MutexLock lock(&mu_);
+    const bool done = mu_.AwaitWithTimeout(absl::Condition(this, &StoreCoordinator::LeftOrExpelled),
+                                           options_.membership_timeout);
+    if (status.ok() && !left_) {
+      status = done ? absl::AbortedError("the member was expelled while leaving")
+                    : absl::DeadlineExceededError(absl::StrCat(
+                          "member ", core_->id(), " could not hand its replicas over within ",
+                          absl::FormatDuration(options_.membership_timeout)));
+    }
+  }
+  StopPlanning();
+  relay_->Flush(kRelayFlush);
+  watch_.reset();
+  // Deletes what the session holds (registration, leaving mark, planner role) at once rather
+  // than after the TTL.
+  if (absl::Status s = store_->CloseSession(session_); !s.ok()) {
+    std::fprintf(stderr, "gridrpc: closing member %s's session: %s\n", core_->id().c_str(),
+                 s.ToString().c_str());
+  }
+  session_ = 0;
+  return status;
+}
+
+void StoreCoordinator::StopPlanning() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (loop_.joinable() && loop_.get_id() != std::this_thread::get_id()) loop_.join();
+}
+
+void StoreCoordinator::Abandon() {
+  StopPlanning();
+  if (relay_ != nullptr) relay_->Flush(kRelayFlush);
+  watch_.reset();
+  if (session_ != 0) store_->AbandonSession(session_);
+  session_ = 0;
+}
+
+void StoreCoordinator::WatchAndLoadTable() {
+  {
+    absl::MutexLock lock(&mu_);
+    watch_broken_ = false;
+  }
+  watch_.reset();
+  // Watch before reading, so no table committed in between is missed.
+  absl::StatusOr<std::unique_ptr<StoreWatch>> watch =
+      store_->Watch([this](const StoreChange& change) { OnChange(change); },
+                    [this](const absl::Status& s) {
+                      // Not fatal: the planner loop watches again. Only the session decides whether
+                      // this member is still in the cluster.
+                      std::fprintf(stderr, "gridrpc: the watch of %s broke: %s\n",
+                                   store_->Describe().c_str(), s.ToString().c_str());
+                      absl::MutexLock lock(&mu_);
+                      watch_broken_ = true;
+                      woken_ = true;
+                    });
+  if (!watch.ok()) {
+    std::fprintf(stderr, "gridrpc: watching %s: %s\n", store_->Describe().c_str(),
+                 watch.status().ToString().c_str());
+    absl::MutexLock lock(&mu_);
+    watch_broken_ = true;  // the loop tries again
+    return;
+  }
+  watch_ = *std::move(watch);
+  if (absl::StatusOr<std::optional<v1::PartitionTable>> table = store_->ReadTable();
+      table.ok() && table->has_value()) {
+    InstallFromStore(**table);
+  }
+}
+
+void StoreCoordinator::OnChange(const StoreChange& change) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (expelled_) return;
+  }
+  if (change.table.has_value()) InstallFromStore(*change.table);
+  Wake();
+}
+
+void StoreCoordinator::InstallFromStore(const v1::PartitionTable& proto) {
+  absl::StatusOr<PartitionTable> parsed = PartitionTable::FromProto(proto);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "gridrpc: ignoring the stored table: %s\n",
+                 parsed.status().ToString().c_str());
+    return;
+  }
+  auto table = std::make_shared<const PartitionTable>(*std::move(parsed));
+  if (table->MemberIndex(core_->id()) < 0) {
+    bool dropped = false;
+    {
+      absl::MutexLock lock(&mu_);
+      left_ = leaving_;
+      dropped = !leaving_ && listed_;  // else a table from before we joined
+    }
+    if (dropped) {
+      Expel("a committed table no longer lists it");
+    } else {
+      core_->partitions().Observe(std::move(table));  // a joining member learns its peers
+    }
+    return;
+  }
+  absl::Status s = core_->InstallPartitionTable(std::move(table));
+  if (!s.ok() && !absl::IsFailedPrecondition(s)) {  // an older table than ours is no news
+    std::fprintf(stderr, "gridrpc: installing the stored table: %s\n", s.ToString().c_str());
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  listed_ = true;
+}
+
+void StoreCoordinator::Expel(std::string why) {
+  absl::MutexLock lock(&mu_);
+  if (expelled_ || left_) return;
+  expelled_ = true;
+  expelled_why_ = std::move(why);
+}
+
+void StoreCoordinator::Wake() {
+  absl::MutexLock lock(&mu_);
+  woken_ = true;
+}
+
+bool StoreCoordinator::LoopShouldWake() const {
+  return woken_ || stopping_ || (expelled_ && !expel_handled_);
+}
+
+void StoreCoordinator::PlannerLoop() {
+  while (true) {
+    bool expel = false;
+    bool rewatch = false;
+    std::string why;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(this, &StoreCoordinator::LoopShouldWake), kPlannerTick);
+      if (stopping_) return;
+      woken_ = false;
+      if (expelled_) {
+        expel = !expel_handled_;
+        expel_handled_ = true;
+        why = expelled_why_;
+      }
+      rewatch = watch_broken_;
+    }
+    if (expel) {
+      std::fprintf(stderr, "gridrpc: member %s leaves the cluster: %s\n", core_->id().c_str(),
+                   why.c_str());
+      if (options_.on_expelled) {
+        options_.on_expelled();
+      } else {
+        core_->Stop(absl::ZeroDuration(), /*terminate=*/true);
+      }
+      return;
+    }
+    if (rewatch) WatchAndLoadTable();  // the store was away (etcd restarting, a leader change)
+    absl::StatusOr<Planner::Round> round = planner_->RunRound(session_);
+    if (!round.ok()) {
+      std::fprintf(stderr, "gridrpc: planning on member %s: %s\n", core_->id().c_str(),
+                   round.status().ToString().c_str());
+    } else if (round->outcome == Planner::Outcome::kSettled && options_.on_settled) {
+      options_.on_settled(round->revision);
+    }
+  }
+}
+
+void StoreCoordinator::Notify(const std::function<void(MigrationListener&)>& event) {
+  std::vector<std::shared_ptr<MigrationListener>> listeners;
+  {
+    absl::MutexLock lock(&mu_);
+    listeners = listeners_;
+  }
+  for (auto& listener : listeners) event(*listener);
+  event(core_->events());
+  MigrationEventEncoder relay([this](const v1::MigrationEvent& e) {
+    for (const v1::MemberInfo& member : planner_->others()) {
+      relay_->Send(member.peer_address(), core_->peers().Get(member.peer_address()).channel, e);
+    }
+  });
+  event(relay);
+}
+
+}  // namespace gridrpc::internal
