@@ -58,8 +58,9 @@ bool CalculatorImpl::Enqueue(Task task) {
 void CalculatorImpl::Dispatch() {
   // The member answers calls only once it has a partition table: connect when it does.
   while (!stopping_ && client_ == nullptr) {
-    auto client = gridrpc::Client::Create(
-        {.members = {member_->address()}, .connect_timeout = absl::Milliseconds(200)});
+    auto client = gridrpc::Client::Create({.members = {member_->address()},
+                                           .connect_timeout = absl::Milliseconds(200),
+                                           .credentials = member_->client_credentials()});
     if (client.ok()) {
       client_ = *std::move(client);
       proxy_ = gridrpc::ProxyBuilder<Calculator>(*client_).Build();
@@ -70,7 +71,9 @@ void CalculatorImpl::Dispatch() {
   }
   while (!stopping_) {
     std::vector<Task> found;
-    for (int p : *member_->PrimaryPartitions()) {
+    // Held for the loop: a table installed meanwhile replaces (and frees) the member's list.
+    const std::shared_ptr<const std::vector<int>> owned = member_->PrimaryPartitions();
+    for (int p : *owned) {
       std::latch sampled(1);
       member_->RunOnPartition(p, *this, [&](gridrpc::Container* container) {
         if (container != nullptr) {

@@ -8,12 +8,14 @@
 #include "absl/strings/str_join.h"
 #include "client_state.h"
 #include "gridrpc/cluster.grpc.pb.h"
+#include "gridrpc/internal/grpc_workarounds.h"
 #include "gridrpc/internal/status.h"
 
 namespace gridrpc {
 namespace internal {
 
 ClientState::ClientState(ClientOptions options) : options_(std::move(options)) {
+  PinGrpcCallbackPool();
   MutexLock lock(&mu_);
   routing_ = std::make_shared<Routing>();
 }
@@ -124,13 +126,15 @@ void ClientState::RefreshAsync(absl::AnyInvocable<void() &&> done) {
   }
   call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.connect_timeout));
   call->stub->async()->GetPartitionTable(&call->context, &call->request, &call->response,
-                                         [this, call](grpc::Status status) {
+                                         // The client and its proxies may be gone before
+                                         // the answer: the refresh keeps the state alive.
+                                         [self = shared_from_this(), call](grpc::Status status) {
                                            if (status.ok()) {
                                              // A table that fails validation is ignored: the
                                              // next refresh asks another member.
-                                             Install(std::move(call->response)).IgnoreError();
+                                             self->Install(std::move(call->response)).IgnoreError();
                                            }
-                                           FinishRefresh();
+                                           self->FinishRefresh();
                                          });
 }
 

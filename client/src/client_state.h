@@ -16,8 +16,8 @@
 
 namespace gridrpc::internal {
 
-// Thread-safe.
-class ClientState {
+// Thread-safe. Always owned by a shared_ptr (Client::Create): background refreshes keep it alive.
+class ClientState : public std::enable_shared_from_this<ClientState> {
  public:
   // An immutable snapshot to route one call by: channels[i] reaches table->member(i).
   struct Routing {

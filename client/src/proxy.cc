@@ -478,6 +478,9 @@ class ProxyCore::Interceptions final : public Interception,
       Complete(absl::CancelledError("the call was cancelled"));
       return;
     }
+    // The remote call may complete (and drop the chain) on a gRPC thread before StartRemote
+    // returns; an aspect that proceeded from its own thread holds no reference: keep one here.
+    const std::shared_ptr<Interceptions> keep = shared_from_this();
     std::shared_ptr<internal::Cancellable> remote = proxy_->StartRemote(
         invocation_.method, *request_, response_, &invocation_, deadline_,
         [self = shared_from_this()](absl::Status s) { self->Complete(std::move(s)); });

@@ -1,5 +1,7 @@
 // A call's state is freed once it completes: whatever it took (retries, aspects, broadcast),
 // nothing keeps the finished call alive. A leak here once kept every intercepted call forever.
+#include <thread>
+
 #include "cluster/cluster_fixture.h"
 #include "test_util.h"
 
@@ -87,6 +89,42 @@ TEST_F(LifetimeTest, BroadcastIsReleased) {
                   });
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_TRUE(Released(handle));
+}
+
+// A forwarded answer makes the client reload its table in the background; the client (and its
+// proxies) may be gone before that reload answers.
+TEST_F(LifetimeTest, ClientMayBeDestroyedWhileABackgroundRefreshIsInFlight) {
+  constexpr int kClients = 20;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(Client::Create({.members = {cluster_->member(0).address()}}).value());
+  }
+  const auto before = cluster_->partition_table();
+  ASSERT_TRUE(cluster_->AddMember().ok());
+  const auto after = cluster_->partition_table();
+  // A key whose partition changed owner: with the old table, its calls are forwarded.
+  std::string key;
+  for (int i = 0; key.empty(); ++i) {
+    const std::string k = "moved-" + std::to_string(i);
+    const int p = PartitionOf(KeyHash(k), before->partition_count());
+    if (before->member(before->Owner(p)).id() != after->member(after->Owner(p)).id()) key = k;
+  }
+  for (auto& client : clients) {
+    auto counter = ProxyBuilder<examples::Counter>(*client).Build();
+    ASSERT_TRUE(counter->Inc(Inc(key, 1)).ok());
+    counter.reset();
+    client.reset();  // its background refresh is still in flight
+  }
+  absl::SleepFor(absl::Milliseconds(500));  // the refreshes answer
+}
+
+// A coordinator may terminate a member (its lease expired) from its own thread while the owner
+// shuts it down.
+TEST_F(LifetimeTest, TerminateFromAnotherThreadWhileShuttingDown) {
+  Member& member = cluster_->member(2);
+  std::thread terminate([&] { member.Terminate(); });
+  member.Shutdown(absl::Milliseconds(100));
+  terminate.join();
 }
 
 }  // namespace
