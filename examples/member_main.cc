@@ -5,9 +5,12 @@
 //
 // With the embedded coordinator (the default) the member is alone and owns every partition;
 // with etcd it joins the members of its cluster that use the same etcd, and they rebalance.
-// Prints "listening on HOST:PORT" once it serves and holds a partition table (useful with
-// port 0). SIGTERM or SIGINT hand its replicas over and stop it cleanly (exit 0); a member
-// expelled by the cluster (its etcd lease expired) stops at once and exits 3.
+// Members talk to each other on a second port (--peer_listen, default: the listen host, any
+// free port), which they authenticate with a cluster secret (--cluster_secret_file) or mutual
+// TLS (--tls_cert_file, --tls_key_file and --tls_ca_file; the certificate and key alone give
+// both ports TLS). Prints "listening on HOST:PORT" once it serves and holds a partition table
+// (useful with port 0). SIGTERM or SIGINT hand its replicas over and stop it cleanly (exit 0); a
+// member expelled by the cluster (its etcd lease expired) stops at once and exits 3.
 #include <unistd.h>
 
 #include <csignal>
@@ -16,6 +19,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/random/random.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "example_services.h"
 #include "gridrpc/coordinator.h"
@@ -25,6 +30,18 @@
 ABSL_FLAG(std::string, listen, "127.0.0.1:5701", "host:port to serve on (port 0: any free port)");
 ABSL_FLAG(std::string, advertise, "",
           "host:port clients dial to reach this member (default: the listen host and port)");
+ABSL_FLAG(std::string, peer_listen, "",
+          "host:port to serve other members on (default: the --listen host, any free port)");
+ABSL_FLAG(std::string, peer_advertise, "",
+          "host:port other members dial to reach this member's peer port (default: the peer "
+          "listen host and port)");
+ABSL_FLAG(std::string, cluster_secret_file, "",
+          "file holding the secret members authenticate each other with on their peer ports");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate (chain) of this member: TLS on both ports");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM CA certificates: peers must present a certificate signed by one (mutual TLS)");
 ABSL_FLAG(std::string, cluster_name, "dev", "name of the cluster this member belongs to");
 ABSL_FLAG(int, partition_count, gridrpc::kDefaultPartitionCount, "number of partitions");
 ABSL_FLAG(std::string, coordinator, "embedded",
@@ -51,6 +68,34 @@ absl::StatusOr<std::unique_ptr<gridrpc::Coordinator>> NewCoordinator() {
   });
 }
 
+// The member's options from the flags; errors name the flag's file.
+absl::StatusOr<gridrpc::MemberOptions> OptionsFromFlags() {
+  gridrpc::MemberOptions options{
+      .listen = absl::GetFlag(FLAGS_listen),
+      .advertise_address = absl::GetFlag(FLAGS_advertise),
+      .peer_listen = absl::GetFlag(FLAGS_peer_listen),
+      .peer_advertise_address = absl::GetFlag(FLAGS_peer_advertise),
+      .cluster_name = absl::GetFlag(FLAGS_cluster_name),
+      .partition_count = absl::GetFlag(FLAGS_partition_count),
+  };
+  absl::StatusOr<gridrpc::TlsOptions> tls =
+      gridrpc::LoadTlsFiles(absl::GetFlag(FLAGS_tls_cert_file), absl::GetFlag(FLAGS_tls_key_file),
+                            absl::GetFlag(FLAGS_tls_ca_file));
+  if (!tls.ok()) return tls.status();
+  options.tls = *std::move(tls);
+  if (const std::string path = absl::GetFlag(FLAGS_cluster_secret_file); !path.empty()) {
+    absl::StatusOr<std::string> secret = gridrpc::LoadClusterSecretFile(path);
+    if (!secret.ok()) return secret.status();
+    options.cluster_secret = *std::move(secret);
+  } else if (absl::GetFlag(FLAGS_coordinator) == "embedded" && options.tls.ca_certs.empty()) {
+    // Alone in its cluster, the member is its own only peer: a secret nobody else knows.
+    absl::BitGen random;
+    options.cluster_secret = absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(random),
+                                             absl::Uniform<uint64_t>(random));
+  }
+  return options;
+}
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Hosts the gridrpc example services as one cluster member.");
   absl::ParseCommandLine(argc, argv);
@@ -63,12 +108,13 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGUSR1);  // expelled by the coordinator
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  absl::StatusOr<std::unique_ptr<gridrpc::Member>> member = gridrpc::Member::Create({
-      .listen = absl::GetFlag(FLAGS_listen),
-      .advertise_address = absl::GetFlag(FLAGS_advertise),
-      .cluster_name = absl::GetFlag(FLAGS_cluster_name),
-      .partition_count = absl::GetFlag(FLAGS_partition_count),
-  });
+  absl::StatusOr<gridrpc::MemberOptions> options = OptionsFromFlags();
+  if (!options.ok()) {
+    std::fprintf(stderr, "gridrpc-member: %s\n", options.status().ToString().c_str());
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<gridrpc::Member>> member =
+      gridrpc::Member::Create(*std::move(options));
   absl::Status status = member.status();
   if (status.ok()) status = examples::AddExampleServices(**member);
   if (status.ok()) status = (*member)->Start();
@@ -79,8 +125,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "gridrpc-member: %s\n", status.ToString().c_str());
     return 1;
   }
-  std::printf("gridrpc-member %s of cluster '%s': listening on %s\n", (*member)->id().c_str(),
-              absl::GetFlag(FLAGS_cluster_name).c_str(), (*member)->address().c_str());
+  std::printf("gridrpc-member %s of cluster '%s' (peer port %s): listening on %s\n",
+              (*member)->id().c_str(), absl::GetFlag(FLAGS_cluster_name).c_str(),
+              (*member)->peer_address().c_str(), (*member)->address().c_str());
   std::fflush(stdout);
 
   int received = 0;

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -16,6 +17,7 @@
 #include "gridrpc/client.h"
 #include "gridrpc/cluster.grpc.pb.h"
 #include "gridrpc/proxy.h"
+#include "testing/certs.h"
 #include "testing/child_process.h"
 #include "testing/etcd_server.h"
 
@@ -33,6 +35,9 @@ class MultiProcessTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<EtcdServer>> etcd = EtcdServer::Start();
     ASSERT_TRUE(etcd.ok()) << etcd.status();
     etcd_ = *std::move(etcd);
+    // Members authenticate each other on their peer ports with a secret they share.
+    std::ofstream(dir_ + "/secret") << "multi-process test secret\n";
+    peer_flags_ = {"--cluster_secret_file=" + dir_ + "/secret"};
   }
 
   void TearDown() override {
@@ -44,10 +49,13 @@ class MultiProcessTest : public ::testing::Test {
   // Starts one gridrpc-member joining the cluster; its address, or empty (the test failed).
   std::string StartMember(std::string lease_ttl = "2s") {
     const int index = static_cast<int>(members_.size());
-    absl::StatusOr<std::unique_ptr<ChildProcess>> member = ChildProcess::Start(
-        {GRIDRPC_MEMBER_PATH, "--listen=127.0.0.1:0", "--coordinator=etcd",
-         "--etcd_endpoints=" + etcd_->endpoint(), "--lease_ttl=" + lease_ttl, "--cluster_name=mp"},
-        absl::StrCat(dir_, "/member", index, ".log"));
+    std::vector<std::string> argv = {
+        GRIDRPC_MEMBER_PATH,        "--listen=127.0.0.1:0",
+        "--coordinator=etcd",       "--etcd_endpoints=" + etcd_->endpoint(),
+        "--lease_ttl=" + lease_ttl, "--cluster_name=mp"};
+    argv.insert(argv.end(), peer_flags_.begin(), peer_flags_.end());
+    absl::StatusOr<std::unique_ptr<ChildProcess>> member =
+        ChildProcess::Start(std::move(argv), absl::StrCat(dir_, "/member", index, ".log"));
     EXPECT_TRUE(member.ok()) << member.status();
     if (!member.ok()) return "";
     std::optional<std::string> line = (*member)->WaitForLine("listening on", absl::Seconds(30));
@@ -85,12 +93,17 @@ class MultiProcessTest : public ::testing::Test {
 
   std::unique_ptr<Client> Connect() {
     absl::StatusOr<std::unique_ptr<Client>> client =
-        Client::Create({.members = addresses_, .invocation_timeout = absl::Seconds(10)});
+        Client::Create({.members = addresses_,
+                        .invocation_timeout = absl::Seconds(10),
+                        .credentials = credentials_});
     EXPECT_TRUE(client.ok()) << client.status();
     return client.ok() ? *std::move(client) : nullptr;
   }
 
   std::string dir_;
+  // How members secure their ports, and how the test's clients reach them.
+  std::vector<std::string> peer_flags_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::unique_ptr<EtcdServer> etcd_;
   std::vector<std::unique_ptr<ChildProcess>> members_;
   std::vector<std::string> addresses_;
@@ -98,6 +111,9 @@ class MultiProcessTest : public ::testing::Test {
 
 TEST_F(MultiProcessTest, ThreeProcessesFormOneClusterAndServeEveryPartition) {
   for (int i = 0; i < 3; ++i) ASSERT_FALSE(StartMember().empty());
+  for (auto& member : members_) {
+    EXPECT_EQ(member->LogTail().find("is unauthenticated"), std::string::npos);
+  }
   std::unique_ptr<Client> client = Connect();
   ASSERT_NE(client, nullptr);
   ASSERT_TRUE(WaitForMembers(*client, 3));
@@ -351,6 +367,51 @@ TEST_F(MultiProcessTest, MembersRideOutAnEtcdRestart) {
   absl::StatusOr<examples::GetResponse> value = counter->Get(get);
   ASSERT_TRUE(value.ok()) << value.status();
   EXPECT_EQ(value->value(), 10);
+}
+
+// Members in separate processes with TLS on both ports and mutual TLS between peers: the
+// cluster forms, serves a TLS client, and a graceful leave hands every replica over.
+TEST_F(MultiProcessTest, MutualTlsMembersFormAClusterAndHandOverOnSigterm) {
+  absl::StatusOr<std::unique_ptr<TestCertificates>> certs = TestCertificates::Make(dir_ + "/certs");
+  ASSERT_TRUE(certs.ok()) << certs.status();
+  peer_flags_ = {"--tls_cert_file=" + (*certs)->Path("member", "pem"),
+                 "--tls_key_file=" + (*certs)->Path("member", "key"),
+                 "--tls_ca_file=" + (*certs)->Path("ca", "pem")};
+  credentials_ = grpc::SslCredentials({.pem_root_certs = (*certs)->Read("ca", "pem")});
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(StartMember().empty());
+  std::unique_ptr<Client> client = Connect();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(WaitForMembers(*client, 3));
+  std::unique_ptr<Counter::Proxy> counter = ProxyBuilder<Counter>(*client).Build();
+  for (int i = 0; i < 40; ++i) {
+    examples::IncRequest request;
+    request.set_name(absl::StrCat("tls", i));
+    request.set_amount(i + 1);
+    ASSERT_TRUE(counter->Inc(request).ok());
+  }
+  members_[0]->Signal(SIGTERM);
+  std::optional<int> exit_status = members_[0]->Wait(absl::Seconds(30));
+  ASSERT_TRUE(exit_status.has_value()) << members_[0]->LogTail();
+  EXPECT_TRUE(WIFEXITED(*exit_status) && WEXITSTATUS(*exit_status) == 0) << members_[0]->LogTail();
+  ASSERT_TRUE(WaitForMembers(*client, 2, addresses_[0]));
+  for (int i = 0; i < 40; ++i) {
+    examples::GetRequest get;
+    get.set_name(absl::StrCat("tls", i));
+    absl::StatusOr<examples::GetResponse> value = counter->Get(get);
+    ASSERT_TRUE(value.ok()) << value.status();
+    EXPECT_EQ(value->value(), i + 1);
+  }
+}
+
+// The development default: a member with neither a secret nor mutual TLS says, once, that
+// anyone who reaches its peer port can change the cluster.
+TEST_F(MultiProcessTest, AMemberWithoutPeerCredentialsWarnsOnce) {
+  peer_flags_.clear();
+  ASSERT_FALSE(StartMember().empty());
+  const std::string log = members_[0]->LogTail();
+  const size_t first = log.find("is unauthenticated");
+  EXPECT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find("is unauthenticated", first + 1), std::string::npos) << log;
 }
 
 }  // namespace

@@ -1,13 +1,17 @@
 #!/usr/bin/python3
 """A plain Python gRPC client (Debian's python3-grpcio), with no gridrpc code, calls a
-gridrpc-member process: routed calls, bad input, health checking and server reflection."""
+gridrpc-member process: routed calls, bad input, health checking and server reflection; then a
+member with TLS on both ports and mutual TLS on its peer port, with certificates openssl makes
+at test time."""
 import argparse
 import importlib.util
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import unittest
 
 ARGS = None
@@ -105,6 +109,91 @@ class PythonClientTest(unittest.TestCase):
         for expected in ("examples.Counter", "examples.DataProcessor", "examples.SimpleService",
                          "examples.SearchService", "gridrpc.v1.Cluster"):
             self.assertIn(expected, names)
+        self.assertNotIn("gridrpc.v1.Peer", names)  # not on the client port
+
+    def test_peer_methods_are_not_served_to_clients(self):
+        for method in ("Backup", "Sync", "BeginMigration", "CopyReplica",
+                       "InstallPartitionTable", "ReportMigration"):
+            call = self.channel.unary_unary("/gridrpc.v1.Peer/" + method)
+            with self.assertRaises(grpc.RpcError) as caught:
+                call(b"", timeout=10)
+            self.assertEqual(caught.exception.code(), grpc.StatusCode.UNIMPLEMENTED, method)
+
+
+def openssl(*args, cwd):
+    subprocess.run(["/usr/bin/openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_certificates(directory):
+    """A CA and a member certificate it signed, for 127.0.0.1 and localhost."""
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+            "/CN=gridrpc python test CA", "-keyout", "ca.key", "-out", "ca.pem", cwd=directory)
+    with open(os.path.join(directory, "member.ext"), "w") as ext:
+        ext.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                  "extendedKeyUsage=serverAuth,clientAuth\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=gridrpc python test member",
+            "-keyout", "member.key", "-out", "member.csr", cwd=directory)
+    openssl("x509", "-req", "-in", "member.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "member.ext", "-out", "member.pem",
+            cwd=directory)
+
+
+def read(directory, name):
+    with open(os.path.join(directory, name), "rb") as f:
+        return f.read()
+
+
+class TlsMemberTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="gridrpc-py-tls-")
+        make_certificates(cls.dir)
+        cls.member = subprocess.Popen(
+            [ARGS.member, "--listen=127.0.0.1:0",
+             "--tls_cert_file=" + os.path.join(cls.dir, "member.pem"),
+             "--tls_key_file=" + os.path.join(cls.dir, "member.key"),
+             "--tls_ca_file=" + os.path.join(cls.dir, "ca.pem")],
+            stdout=subprocess.PIPE, text=True)
+        line = cls.member.stdout.readline()
+        match = re.search(r"\(peer port (\S+)\): listening on (\S+)", line)
+        if not match:
+            cls.member.kill()
+            raise RuntimeError("gridrpc-member did not start: %r" % line)
+        cls.peer_address, cls.address = match.group(1), match.group(2)
+        cls.ca = read(cls.dir, "ca.pem")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.member.send_signal(signal.SIGTERM)
+        cls.member.communicate(timeout=30)
+        shutil.rmtree(cls.dir)
+
+    def test_clients_call_over_tls(self):
+        with grpc.secure_channel(self.address, grpc.ssl_channel_credentials(self.ca)) as channel:
+            stub = counter_pb2_grpc.CounterStub(channel)
+            self.assertEqual(stub.Inc(counter_pb2.IncRequest(name="tls", amount=4), timeout=10).value, 4)
+
+    def test_plaintext_clients_reach_nothing(self):
+        with grpc.insecure_channel(self.address) as channel:
+            stub = counter_pb2_grpc.CounterStub(channel)
+            with self.assertRaises(grpc.RpcError) as caught:
+                stub.Get(counter_pb2.GetRequest(name="tls"), timeout=5)
+            self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAVAILABLE)
+
+    def test_the_peer_port_admits_certificates_of_the_ca_only(self):
+        anonymous = grpc.ssl_channel_credentials(self.ca)
+        with grpc.secure_channel(self.peer_address, anonymous) as channel:
+            install = channel.unary_unary("/gridrpc.v1.Peer/InstallPartitionTable")
+            with self.assertRaises(grpc.RpcError) as caught:
+                install(b"", timeout=10)
+            self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+        member = grpc.ssl_channel_credentials(self.ca, read(self.dir, "member.key"),
+                                               read(self.dir, "member.pem"))
+        with grpc.secure_channel(self.peer_address, member) as channel:
+            install = channel.unary_unary("/gridrpc.v1.Peer/InstallPartitionTable")
+            with self.assertRaises(grpc.RpcError) as caught:
+                install(b"", timeout=10)  # admitted; an empty table is then refused
+            self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
 
 
 if __name__ == "__main__":

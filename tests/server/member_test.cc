@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "example_services.h"
 #include "gridrpc/embedded_cluster.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -147,6 +150,67 @@ TEST(MemberTest, ServesGrpcHealthChecking) {
   grpc::health::v1::HealthCheckResponse response;
   ASSERT_TRUE(health->Check(&context, request, &response).ok());
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+}  // namespace
+}  // namespace gridrpc
+
+namespace gridrpc {
+namespace {
+
+using ::gridrpc::testing::StatusIs;
+using ::testing::HasSubstr;
+
+TEST(MemberTest, AnAddressInUseFailsStartNamingIt) {
+  auto first = Member::Create({}).value();
+  ASSERT_TRUE(first->Start().ok());
+  // gRPC would share the port (SO_REUSEPORT) if the member let it.
+  auto second = Member::Create({.listen = first->address()}).value();
+  EXPECT_THAT(second->Start(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr(first->address())));
+  auto peer_clash = Member::Create({.peer_listen = first->peer_address()}).value();
+  EXPECT_THAT(peer_clash->Start(), StatusIs(absl::StatusCode::kUnavailable,
+                                            HasSubstr(first->peer_address() + " (peer port)")));
+}
+
+TEST(MemberTest, IncompleteTlsOptionsAreRefusedAtCreate) {
+  EXPECT_THAT(Member::Create({.tls = {.cert_chain = "-----BEGIN CERTIFICATE-----"}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("private key")));
+  EXPECT_THAT(Member::Create({.tls = {.ca_certs = "-----BEGIN CERTIFICATE-----"}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("needs the member's")));
+  EXPECT_THAT(Member::Create({.tls = {.cert_chain = "not a certificate", .private_key = "x"}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a PEM certificate")));
+  EXPECT_THAT(LoadTlsFiles("/nonexistent/member.pem", "", ""),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("/nonexistent/member.pem")));
+}
+
+TEST(MemberTest, BadTunablesAreRefusedAtCreate) {
+  EXPECT_THAT(Member::Create({.tunables = {.executor_workers = 0}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("executor_workers")));
+  EXPECT_THAT(Member::Create({.tunables = {.backup_timeout = absl::ZeroDuration()}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("timeouts")));
+}
+
+// Membership changes run while other threads read the cluster's members and table.
+TEST(EmbeddedClusterTest, MembersCanBeReadWhileOthersJoin) {
+  auto cluster = EmbeddedCluster::Start({.members = 1}, examples::AddExampleServices).value();
+  std::atomic<bool> joining{true};
+  std::thread joins([&] {
+    for (int i = 0; i < 3; ++i) EXPECT_TRUE(cluster->AddMember().ok());
+    joining = false;
+  });
+  int reads = 0;
+  while (joining || reads == 0) {
+    for (int m = 0; m < cluster->size(); ++m) {
+      EXPECT_FALSE(cluster->member(m).address().empty());
+      EXPECT_EQ(cluster->FindMember(cluster->member(m).id()), &cluster->member(m));
+    }
+    EXPECT_EQ(cluster->addresses().size(), static_cast<size_t>(cluster->size()));
+    EXPECT_NE(cluster->partition_table(), nullptr);
+    ++reads;
+  }
+  joins.join();
+  EXPECT_EQ(cluster->partition_table()->member_count(), 4);
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 //
 // It is the test harness, the base of the demo, and the quickest way to try a service. Every
 // member hosts the same services, added by the installer function. Its members authenticate
-// each other with a cluster secret of their own, made up at start.
+// each other on their peer ports (by default with a secret made up at start).
 //
 // Thread-safe: membership changes run one at a time; members, addresses and the table may be
 // read from any thread meanwhile. The cluster owns its members.
@@ -43,6 +43,10 @@ struct EmbeddedClusterOptions {
   std::vector<std::shared_ptr<ExecutionAspect>> execution_aspects;
   // Every member's tunables (see MemberOptions).
   MemberTunables tunables;
+  // Every member's TLS and cluster secret (see MemberOptions). Without a secret or a CA (mutual
+  // TLS), the members get a secret made up at start, which only they know.
+  TlsOptions tls;
+  std::string cluster_secret;
 };
 
 // Adds the services a member hosts; called once per member, before it starts.

@@ -79,6 +79,28 @@ struct MemberTunables {
   absl::Duration control_timeout = absl::Seconds(5);
 };
 
+// TLS for both of a member's ports, as PEM text (LoadTlsFiles reads it from files).
+//
+// With a certificate and key, clients and peers reach the member over TLS. With a CA as well,
+// the peer port is mutual TLS: a peer must present a certificate the CA signed, and this member
+// presents its own when it dials peers; the client port does not ask clients for one. Peers
+// verify the certificate of the member they dial against the CA (else the system's roots), for
+// the host they dial: certificates need the advertised host names or IP addresses.
+struct TlsOptions {
+  std::string cert_chain;
+  std::string private_key;
+  std::string ca_certs;
+
+  bool enabled() const { return !cert_chain.empty() || !private_key.empty(); }
+};
+
+// Reads PEM files into TlsOptions; empty `ca_file`: no CA. An error names the file.
+absl::StatusOr<TlsOptions> LoadTlsFiles(const std::string& cert_file, const std::string& key_file,
+                                        const std::string& ca_file);
+// Reads a cluster secret (the file's content, without trailing white space); an error names the
+// file, and an empty secret is an error.
+absl::StatusOr<std::string> LoadClusterSecretFile(const std::string& path);
+
 struct MemberOptions {
   // host:port to serve clients on; port 0 picks a free port (see Member::address()).
   std::string listen = "127.0.0.1:0";
@@ -96,6 +118,12 @@ struct MemberOptions {
   std::string member_id;
   // Run, in this order, around every call the member executes (XAP's server execution aspects).
   std::vector<std::shared_ptr<ExecutionAspect>> execution_aspects;
+  // How the peer port authenticates peers: by mutual TLS (tls with a CA), by this secret (peers
+  // send it in metadata; compared in constant time; without TLS it crosses the network in the
+  // clear), or both (a peer must pass both). With neither, anyone who reaches the peer port can
+  // change the cluster: the member logs a warning (the development default).
+  TlsOptions tls;
+  std::string cluster_secret;
   MemberTunables tunables;
   // Where the member reads the time; null: the system clock. Must outlive the member.
   const Clock* clock = nullptr;

@@ -33,6 +33,7 @@ class Message;
 namespace grpc {
 class ByteBuffer;
 class CallbackServerContext;
+class ChannelCredentials;
 }  // namespace grpc
 
 namespace gridrpc {
@@ -119,6 +120,11 @@ class MemberContext {
 
   // host:port other members reach the member at; set once the member is listening.
   const std::string& peer_address() const { return peer_address_; }
+  // Credentials for calling the cluster's members as a client (a service that calls its own
+  // cluster, as the seed's polling workers do): TLS when the member uses it.
+  const std::shared_ptr<grpc::ChannelCredentials>& client_credentials() const {
+    return client_credentials_;
+  }
 
  private:
   friend class internal::MemberCore;
@@ -126,6 +132,7 @@ class MemberContext {
   const std::string id_;
   std::string address_;
   std::string peer_address_;
+  std::shared_ptr<grpc::ChannelCredentials> client_credentials_;
   const std::string cluster_name_;
   const int partition_count_;
 };

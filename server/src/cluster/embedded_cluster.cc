@@ -16,7 +16,7 @@ namespace gridrpc {
 class EmbeddedCluster::Impl {
  public:
   Impl(EmbeddedClusterOptions options, ServiceInstaller install)
-      : options_(std::move(options)),
+      : options_(WithSecret(std::move(options))),
         install_(std::move(install)),
         store_(std::make_shared<internal::InMemoryStore>()) {}
 
@@ -139,6 +139,8 @@ class EmbeddedCluster::Impl {
         .properties = options_.properties,
         .member_id = NextMemberId(),
         .execution_aspects = options_.execution_aspects,
+        .tls = options_.tls,
+        .cluster_secret = options_.cluster_secret,
         .tunables = options_.tunables,
     });
     if (!member.ok()) return member.status();
@@ -217,6 +219,15 @@ class EmbeddedCluster::Impl {
   }
 
   static constexpr absl::Duration kSettleTimeout = absl::Seconds(120);
+
+  static EmbeddedClusterOptions WithSecret(EmbeddedClusterOptions options) {
+    if (options.cluster_secret.empty() && options.tls.ca_certs.empty()) {
+      absl::BitGen random;
+      options.cluster_secret = absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(random),
+                                               absl::Uniform<uint64_t>(random));
+    }
+    return options;
+  }
 
   const EmbeddedClusterOptions options_;
   const ServiceInstaller install_;

@@ -6,9 +6,12 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include <cstdio>
+
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "gridrpc/internal/grpc_workarounds.h"
 #include "gridrpc/internal/strings.h"
 
 namespace gridrpc::internal {
@@ -44,22 +47,26 @@ absl::StatusOr<std::unique_ptr<MemberCore>> MemberCore::Create(MemberOptions opt
       t.copy_timeout <= absl::ZeroDuration() || t.control_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("tunables: timeouts must be positive");
   }
+  absl::StatusOr<PeerSecurity> security = PeerSecurity::Create(options.tls, options.cluster_secret);
+  if (!security.ok()) return security.status();
   std::string id = options.member_id.empty() ? RandomMemberId() : options.member_id;
-  return std::unique_ptr<MemberCore>(new MemberCore(std::move(options), std::move(id)));
+  return std::unique_ptr<MemberCore>(
+      new MemberCore(std::move(options), std::move(id), *std::move(security)));
 }
 
-MemberCore::MemberCore(MemberOptions options, std::string id)
+MemberCore::MemberCore(MemberOptions options, std::string id, PeerSecurity security)
     : options_(std::move(options)),
       clock_(options_.clock != nullptr ? *options_.clock : RealClock()),
+      security_(std::move(security)),
       context_(id, options_.cluster_name, options_.partition_count),
       registry_(id),
       partitions_(id, options_.partition_count, executor_, registry_),
-      peers_([max = options_.tunables.max_message_bytes + kPeerMessageHeadroom](
-                 const std::string& address) {
+      peers_([this, max = options_.tunables.max_message_bytes +
+                          kPeerMessageHeadroom](const std::string& address) {
         grpc::ChannelArguments args;
         args.SetMaxReceiveMessageSize(max);
         args.SetMaxSendMessageSize(max);
-        return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+        return security_.Dial(address, args);
       }),
       replicator_(partitions_, executor_, peers_, options_.tunables, counters_, guard_),
       backups_(context_, registry_, partitions_, executor_, peers_, options_.tunables, counters_,
@@ -71,6 +78,7 @@ MemberCore::MemberCore(MemberOptions options, std::string id)
       dispatcher_(registry_, partitions_, executor_, invoker_, replicator_, forwarder_, counters_),
       executor_(options_.partition_count, options_.tunables.executor_workers) {
   context_.partitions_ = &partitions_;
+  context_.client_credentials_ = security_.ChannelCredentials();
   partitions_.AddObserver(&backups_);
 }
 
@@ -99,19 +107,30 @@ absl::Status MemberCore::Start() {
     }
   }
   if (!status.ok()) StopServers(absl::ZeroDuration());
+  if (status.ok() && !security_.authenticates()) {
+    std::fprintf(stderr,
+                 "gridrpc: WARNING: member %s's peer port %s is unauthenticated: anyone who can "
+                 "reach it can change the cluster. Give members a cluster secret, or TLS with a "
+                 "CA (mutual TLS).\n",
+                 id().c_str(), context_.peer_address().c_str());
+  }
   absl::MutexLock lock(&lifecycle_mu_);
   state_ = status.ok() ? State::kRunning : State::kStopped;
   return status;
 }
 
 absl::Status MemberCore::Serve() {
+  PinGrpcCallbackPool();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   // The client port.
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options_.listen, security_.ClientPortCredentials(), &port);
+  // gRPC binds with SO_REUSEPORT by default: a second member on a busy address would start
+  // without error and share the port.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(options_.tunables.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.tunables.max_message_bytes);
   for (grpc::Service* service : dispatcher_.Services()) builder.RegisterService(service);
@@ -135,12 +154,13 @@ absl::Status MemberCore::Serve() {
                                       : absl::StrCat(HostOf(options_.listen), ":0");
   grpc::ServerBuilder peer_builder;
   int peer_port = 0;
-  peer_builder.AddListeningPort(peer_listen, grpc::InsecureServerCredentials(), &peer_port);
-  peer_builder.SetMaxReceiveMessageSize(options_.tunables.max_message_bytes +
-                                        kPeerMessageHeadroom);
+  peer_builder.AddListeningPort(peer_listen, security_.PeerPortCredentials(), &peer_port);
+  peer_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  peer_builder.SetMaxReceiveMessageSize(options_.tunables.max_message_bytes + kPeerMessageHeadroom);
   peer_builder.SetMaxSendMessageSize(options_.tunables.max_message_bytes + kPeerMessageHeadroom);
   peer_service_ = std::make_unique<PeerService>(
-      /*admit=*/nullptr, backups_, migration_, events_,
+      [this](const grpc::CallbackServerContext& ctx) { return security_.Admit(ctx); }, backups_,
+      migration_, events_,
       [this](std::shared_ptr<const PartitionTable> table) {
         return InstallPartitionTable(std::move(table));
       });
@@ -167,8 +187,7 @@ absl::Status MemberCore::InstallPartitionTable(std::shared_ptr<const PartitionTa
   if (table != nullptr && table->cluster_name() != options_.cluster_name) {
     return absl::InvalidArgumentError(absl::StrCat("partition table of cluster '",
                                                    table->cluster_name(), "'; member ", id(),
-                                                   " is in cluster '", options_.cluster_name,
-                                                   "'"));
+                                                   " is in cluster '", options_.cluster_name, "'"));
   }
   return partitions_.Install(std::move(table));
 }
@@ -183,7 +202,8 @@ std::shared_ptr<grpc::Channel> MemberCore::InProcessChannel() {
 }
 
 std::shared_ptr<grpc::Channel> MemberCore::PeerInProcessChannel() {
-  return peer_server_->InProcessChannel(grpc::ChannelArguments());
+  return peer_server_->experimental().InProcessChannelWithInterceptors(
+      grpc::ChannelArguments(), security_.PeerInterceptors());
 }
 
 void MemberCore::Stop(absl::Duration grace, bool terminate) {

@@ -34,6 +34,7 @@
 #include "migration/migration_events.h"
 #include "migration/migration_participant.h"
 #include "net/peer_channels.h"
+#include "net/peer_security.h"
 #include "partition/partition_executor.h"
 #include "partition/partitions.h"
 #include "replication/backup_applier.h"
@@ -75,13 +76,14 @@ class MemberCore {
  private:
   enum class State { kCreated, kStarting, kRunning, kStopping, kStopped };
 
-  MemberCore(MemberOptions options, std::string id);
+  MemberCore(MemberOptions options, std::string id, PeerSecurity security);
   // Builds and starts the servers; fills in the member's addresses.
   absl::Status Serve();
   void StopServers(absl::Duration grace);
 
   const MemberOptions options_;
   const Clock& clock_;
+  const PeerSecurity security_;
   MemberContext context_;
   MemberCounters counters_;
   // Asynchronous callbacks (backup answers, resync answers, gap alarms) may outlive the member:
