@@ -19,6 +19,14 @@
 //                             without backups on the same 3 members (271 executions, results)
 //   sync_backup_vs_routed_p50 a write with one sync backup vs the same write without backups,
 //                             on the same 3 members, p50 of one at a time
+//   raw_fanout3_p50_us        plain gRPC: three unary calls at once to three plain callback
+//                             servers in this process, until all answered (what a broadcast to 3
+//                             members cannot beat on this machine)
+//   raw_chain_p50_us          plain gRPC: a plain server that calls a second plain server before
+//                             answering (what a write with a sync backup cannot beat)
+//   broadcast3_vs_raw_fanout3_p50, sync_backup_vs_raw_chain_p50
+//                             gridrpc's broadcast and sync-backed write against those shapes:
+//                             our overhead, not the machine's
 //   migration_mb_per_s        container state copied per second while a 4th member joins 3
 //                             (embedded cluster: in-process channels, ~3 MB of counters)
 //   embedded_failover_seconds from crashing a member of an embedded cluster (no failure
@@ -95,6 +103,51 @@ class StatelessGridEcho final : public bench::StatelessEcho::Service {
     return resp;
   }
 };
+
+// A plain server that asks a second one before it answers: the shape of a write with a sync
+// backup, in plain gRPC.
+class RawChainEcho final : public rawbench::Echo::CallbackService {
+ public:
+  explicit RawChainEcho(rawbench::Echo::Stub& next) : next_(next) {}
+
+  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* ctx, const rawbench::EchoRequest* req,
+                                 rawbench::EchoResponse* resp) override {
+    struct Call {
+      grpc::ClientContext context;
+      rawbench::EchoResponse response;
+    };
+    auto* call = new Call;
+    call->context.set_deadline(ctx->deadline());
+    auto* reactor = ctx->DefaultReactor();
+    next_.async()->Echo(&call->context, req, &call->response,
+                        [call, reactor, resp](grpc::Status s) {
+                          resp->set_payload(call->response.payload());
+                          delete call;
+                          reactor->Finish(s);
+                        });
+    return reactor;
+  }
+
+ private:
+  rawbench::Echo::Stub& next_;
+};
+
+// A plain callback server on a free loopback port, and a stub to it.
+struct RawServer {
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<rawbench::Echo::Stub> stub;
+};
+RawServer ServeRaw(grpc::Service& service) {
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  RawServer out;
+  out.server = builder.BuildAndStart();
+  out.stub = rawbench::Echo::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  return out;
+}
 
 // The cheapest aspects there are: they only pass the call on.
 class EmptyClientAspect final : public gridrpc::InvocationAspect {
@@ -330,31 +383,52 @@ int main(int argc, char** argv) {
 
   // Raw gRPC: a typed callback server and its generated stub.
   RawEcho raw_service;
-  grpc::ServerBuilder builder;
-  int raw_port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &raw_port);
-  builder.RegisterService(&raw_service);
-  std::unique_ptr<grpc::Server> raw_server = builder.BuildAndStart();
-  auto raw_stub = rawbench::Echo::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(raw_port), grpc::InsecureChannelCredentials()));
+  RawServer raw = ServeRaw(raw_service);
+  std::unique_ptr<rawbench::Echo::Stub>& raw_stub = raw.stub;
   const absl::Duration deadline = gridrpc::ClientOptions().invocation_timeout;
-  auto raw_call_with = [&](bool with_deadline) -> StartCall {
-    return [&, with_deadline](std::function<void(bool)> done) {
-      struct Call {
-        grpc::ClientContext context;
-        rawbench::EchoResponse response;
-      };
-      auto* call = new Call;
-      if (with_deadline) call->context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
-      raw_stub->async()->Echo(&call->context, &raw_request, &call->response,
-                              [call, done = std::move(done)](grpc::Status s) {
-                                delete call;
-                                done(s.ok());
-                              });
+
+  // Raw gRPC anchors for the broadcast and the sync backup: three servers called at once, and a
+  // server that calls a second one.
+  RawEcho fanout_services[3];
+  std::vector<RawServer> fanout;
+  for (RawEcho& service : fanout_services) fanout.push_back(ServeRaw(service));
+  RawEcho chain_tail_service;
+  RawServer chain_tail = ServeRaw(chain_tail_service);
+  RawChainEcho chain_head_service(*chain_tail.stub);
+  RawServer chain_head = ServeRaw(chain_head_service);
+  auto raw_echo = [&](rawbench::Echo::Stub& stub, std::function<void(bool)> done,
+                      bool with_deadline = true) {
+    struct Call {
+      grpc::ClientContext context;
+      rawbench::EchoResponse response;
     };
+    auto* call = new Call;
+    if (with_deadline) call->context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    stub.async()->Echo(&call->context, &raw_request, &call->response,
+                       [call, done = std::move(done)](grpc::Status s) {
+                         delete call;
+                         done(s.ok());
+                       });
   };
-  const StartCall raw_call = raw_call_with(true);
-  const StartCall raw_no_deadline_call = raw_call_with(false);
+  const StartCall raw_fanout3_call = [&](std::function<void(bool)> done) {
+    auto remaining = std::make_shared<std::atomic<int>>(3);
+    auto all_ok = std::make_shared<std::atomic<bool>>(true);
+    for (RawServer& server : fanout) {
+      raw_echo(*server.stub, [remaining, all_ok, done](bool ok) {
+        if (!ok) all_ok->store(false);
+        if (remaining->fetch_sub(1) == 1) done(all_ok->load());
+      });
+    }
+  };
+  const StartCall raw_chain_call = [&](std::function<void(bool)> done) {
+    raw_echo(*chain_head.stub, std::move(done));
+  };
+  const StartCall raw_call = [&](std::function<void(bool)> done) {
+    raw_echo(*raw_stub, std::move(done));
+  };
+  const StartCall raw_no_deadline_call = [&](std::function<void(bool)> done) {
+    raw_echo(*raw_stub, std::move(done), /*with_deadline=*/false);
+  };
 
   // gridrpc: one member hosting the partitioned echo, a smart client and its proxy.
   auto cluster = gridrpc::EmbeddedCluster::Start({.members = 1}, [](gridrpc::Member& m) {
@@ -421,8 +495,9 @@ int main(int argc, char** argv) {
   for (const StartCall* call : {&raw_call, &routed_call, &aspects_call}) {
     Throughput(*call, in_flight, absl::Milliseconds(300));
   }
-  for (const StartCall* call : {&trio_routed_call, &trio_broadcast_call, &trio_partitions_call,
-                                &trio_replicated_call, &trio_unreplicated_call}) {
+  for (const StartCall* call :
+       {&trio_routed_call, &trio_broadcast_call, &trio_partitions_call, &trio_replicated_call,
+        &trio_unreplicated_call, &raw_fanout3_call, &raw_chain_call}) {
     P50Micros(*call, 50);
   }
 
@@ -440,16 +515,22 @@ int main(int argc, char** argv) {
 
   std::vector<double> raw_tput, raw_nd_tput, routed_tput, tput_ratio, nd_ratio, raw_p50, routed_p50;
   std::vector<double> aspects_overhead, broadcast_ratio, partitions_p50, backup_ratio;
+  std::vector<double> raw_fanout3_p50, raw_chain_p50, broadcast_vs_fanout, backup_vs_chain;
   for (int r = 0; r < rounds; ++r) {
     const double plain = Throughput(routed_call, in_flight, duration);
     const double with_aspects = Throughput(aspects_call, in_flight, duration);
     aspects_overhead.push_back(plain / with_aspects - 1);
     const double routed3 = P50Micros(trio_routed_call, 300);
     const double broadcast3 = P50Micros(trio_broadcast_call, 300);
+    raw_fanout3_p50.push_back(P50Micros(raw_fanout3_call, 300));
     broadcast_ratio.push_back(broadcast3 / routed3);
+    broadcast_vs_fanout.push_back(broadcast3 / raw_fanout3_p50.back());
     partitions_p50.push_back(P50Micros(trio_partitions_call, 100));
     const double unreplicated = P50Micros(trio_unreplicated_call, 300);
-    backup_ratio.push_back(P50Micros(trio_replicated_call, 300) / unreplicated);
+    const double replicated = P50Micros(trio_replicated_call, 300);
+    raw_chain_p50.push_back(P50Micros(raw_chain_call, 300));
+    backup_ratio.push_back(replicated / unreplicated);
+    backup_vs_chain.push_back(replicated / raw_chain_p50.back());
 
     raw_tput.push_back(Throughput(raw_call, in_flight, duration));
     routed_tput.push_back(Throughput(routed_call, in_flight, duration));
@@ -489,6 +570,10 @@ int main(int argc, char** argv) {
       {"broadcast3_vs_routed_p50", Median(broadcast_ratio)},
       {"broadcast_271_partitions_p50_us", Median(partitions_p50)},
       {"sync_backup_vs_routed_p50", Median(backup_ratio)},
+      {"raw_fanout3_p50_us", Median(raw_fanout3_p50)},
+      {"raw_chain_p50_us", Median(raw_chain_p50)},
+      {"broadcast3_vs_raw_fanout3_p50", Median(broadcast_vs_fanout)},
+      {"sync_backup_vs_raw_chain_p50", Median(backup_vs_chain)},
       {"migration_mb_per_s", Median(migration_mb_per_s)},
       {"embedded_failover_seconds", Median(failover_seconds)},
       {"failover_seconds", Median(process_failover_seconds)},
@@ -509,6 +594,8 @@ int main(int argc, char** argv) {
   trio->Shutdown();
   aspect_cluster->Shutdown();
   cluster->Shutdown();
-  raw_server->Shutdown();
+  for (RawServer* server : {&raw, &fanout[0], &fanout[1], &fanout[2], &chain_head, &chain_tail}) {
+    server->server->Shutdown();
+  }
   return out.good() ? 0 : 1;
 }

@@ -135,7 +135,8 @@ TEST_P(MembershipStoreTest, OnePlannerAtATimeAndANewTermAfterIt) {
   ASSERT_TRUE(first.ok() && *first > 0);
   absl::StatusOr<int64_t> lost = store_->Campaign(b, "b");
   ASSERT_TRUE(lost.ok());
-  EXPECT_EQ(*lost, 0);  // a plans
+  EXPECT_EQ(*lost, 0);                                  // a plans
+  EXPECT_EQ(store_->Campaign(a, "a").value(), *first);  // and keeps its term
   ASSERT_TRUE(store_->CloseSession(a).ok());
   absl::StatusOr<int64_t> second = store_->Campaign(b, "b");
   ASSERT_TRUE(second.ok());

@@ -58,7 +58,12 @@ absl::StatusOr<int64_t> EtcdStore::Campaign(int64_t session, const std::string& 
                  {EtcdOp::Put(Key("planner"), member_id, session)}, {}, &revision);
   if (!won.ok()) return won.status();
   // The transaction's only write created the key: its revision is the key's create revision.
-  return *won ? revision : 0;
+  if (*won) return revision;
+  // Held already: by this session (a planner that forgot its term), or by another one.
+  absl::StatusOr<std::optional<EtcdKeyValue>> planner = etcd_->Get(Key("planner"));
+  if (!planner.ok()) return planner.status();
+  if (planner->has_value() && (*planner)->lease == session) return (*planner)->create_revision;
+  return 0;
 }
 
 absl::StatusOr<ClusterView> EtcdStore::Read() {

@@ -88,8 +88,8 @@ class MembershipStore {
   virtual absl::Status Register(int64_t session, const v1::MemberInfo& member) = 0;
   // Marks the member as leaving, on `session`.
   virtual absl::Status MarkLeaving(int64_t session, const std::string& member_id) = 0;
-  // Takes the planner role for `member_id` on `session` if nobody holds it. Returns the term,
-  // or 0 when another member plans.
+  // Takes the planner role for `member_id` on `session` if nobody holds it. Returns the term
+  // (also when `session` holds the role already), or 0 when another session does.
   virtual absl::StatusOr<int64_t> Campaign(int64_t session, const std::string& member_id) = 0;
 
   virtual absl::StatusOr<ClusterView> Read() = 0;

@@ -91,6 +91,7 @@ absl::Status InMemoryStore::MarkLeaving(int64_t session, const std::string& memb
 absl::StatusOr<int64_t> InMemoryStore::Campaign(int64_t session, const std::string& member_id) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckSession(session); !s.ok()) return s;
+  if (planner_session_ == session) return planner_term_;
   if (planner_session_ != 0) return 0;
   Changed(std::nullopt);
   planner_ = member_id;

@@ -1,0 +1,144 @@
+// The production planner, in process: real members (peer ports, backups, freezes, copies), an
+// in-memory store, and two members' planners. A planner that loses its role in the middle of a
+// migration cannot commit what it planned; the member that takes the role over plans from the
+// committed table, and no acknowledged write is lost.
+#include "cluster/planner.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "cluster/memory_store.h"
+#include "example_services.h"
+#include "gridrpc/client.h"
+#include "gridrpc/embedded_cluster.h"
+#include "gridrpc/partition_table.h"
+#include "gridrpc/proxy.h"
+#include "member/member_core.h"
+#include "test_util.h"
+
+namespace gridrpc::internal {
+namespace {
+
+using ::gridrpc::testing::StatusIs;
+using ::testing::HasSubstr;
+
+// Counts migration processes and runs a hook when one starts.
+class Hooked final : public MigrationListener {
+ public:
+  std::function<void()> on_started;
+  int started = 0;
+  void MigrationStarted(const MigrationState&) override {
+    ++started;
+    if (on_started) on_started();
+  }
+};
+
+class PlannerTest : public ::testing::Test {
+ protected:
+  struct Node {
+    std::unique_ptr<Member> member;
+    int64_t session = 0;
+    std::unique_ptr<Planner> planner;
+    Hooked events;
+  };
+
+  void SetUp() override {
+    for (int i = 0; i < 3; ++i) AddNode();
+  }
+
+  Node& AddNode() {
+    auto node = std::make_unique<Node>();
+    node->member = Member::Create({.member_id = "m" + std::to_string(nodes_.size()),
+                                   .cluster_secret = "planner test"})
+                       .value();
+    EXPECT_TRUE(examples::AddExampleServices(*node->member).ok());
+    EXPECT_TRUE(node->member->Start().ok());
+    node->session = store_.OpenSession(absl::Seconds(10), [] {}).value();
+    MemberCore& core = CoreOf(*node->member);
+    EXPECT_TRUE(store_.Register(node->session, core.Info()).ok());
+    // What its coordinator's watch would do: a joining member learns the committed table.
+    if (store_.ReadTable().value().has_value()) core.partitions().Observe(Committed());
+    Node* raw = node.get();
+    node->planner = std::make_unique<Planner>(
+        store_,
+        Planner::Context{
+            .member_id = core.id(),
+            .cluster_name = core.options().cluster_name,
+            .partition_count = core.options().partition_count,
+            .backup_count = 1,
+            .peers = core.peers(),
+            .tunables = core.tunables(),
+            .clock = core.clock(),
+            .notify =
+                [raw](const std::function<void(MigrationListener&)>& event) { event(raw->events); },
+        });
+    nodes_.push_back(std::move(node));
+    return *nodes_.back();
+  }
+
+  std::shared_ptr<const PartitionTable> Committed() {
+    return std::make_shared<const PartitionTable>(
+        PartitionTable::FromProto(*store_.ReadTable().value()).value());
+  }
+
+  InMemoryStore store_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+};
+
+TEST_F(PlannerTest, APlannerThatLostItsRoleCannotCommitAndTheNextPlansFromTheCommittedTable) {
+  Node& a = *nodes_[0];
+  Node& b = *nodes_[1];
+  absl::StatusOr<Planner::Round> first = a.planner->RunRound(a.session);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->outcome, Planner::Outcome::kChanged);
+  ASSERT_EQ(Committed()->version(), 1);
+  EXPECT_EQ(b.planner->RunRound(b.session)->outcome, Planner::Outcome::kNotPlanner);
+
+  // Writes acknowledged on version 1 (one sync backup each).
+  auto client = Client::Create({.members = {b.member->address()}}).value();
+  auto counter = ProxyBuilder<examples::Counter>(*client).Build();
+  for (int k = 0; k < 20; ++k) {
+    examples::IncRequest inc;
+    inc.set_name("k" + std::to_string(k));
+    inc.set_amount(k + 1);
+    ASSERT_TRUE(counter->Inc(inc).ok());
+  }
+
+  // A fourth member joins. a starts moving replicas to it, and loses its role meanwhile (its
+  // session ends: a lease that expired while it migrated); b takes the role over.
+  Node& d = AddNode();
+  a.events.on_started = [&] {
+    store_.AbandonSession(a.session);
+    EXPECT_GT(store_.Campaign(b.session, b.member->id()).value(), 0);
+  };
+  absl::StatusOr<Planner::Round> lost = a.planner->RunRound(a.session);
+  EXPECT_THAT(lost, StatusIs(absl::StatusCode::kAborted, HasSubstr("no longer plans")));
+  EXPECT_EQ(a.events.started, 1);
+  a.events.on_started = nullptr;
+  EXPECT_EQ(Committed()->version(), 1);  // nothing a planned was committed
+
+  // b plans from the committed table: a's backups are promoted, then the replicas spread over
+  // b, the third member and the newcomer.
+  absl::StatusOr<Planner::Round> taken = b.planner->RunRound(b.session);
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_EQ(taken->outcome, Planner::Outcome::kChanged);
+  std::shared_ptr<const PartitionTable> table = Committed();
+  EXPECT_EQ(table->version(), 3);  // promotion, then the rebalance
+  EXPECT_EQ(table->member_count(), 3);
+  EXPECT_EQ(table->MemberIndex(a.member->id()), -1);
+  EXPECT_GE(table->MemberIndex(d.member->id()), 0);
+  EXPECT_EQ(b.planner->RunRound(b.session)->outcome, Planner::Outcome::kSettled);
+
+  // Every acknowledged write is served by the new owners.
+  ASSERT_TRUE(client->RefreshPartitionTable().ok());
+  for (int k = 0; k < 20; ++k) {
+    examples::GetRequest get;
+    get.set_name("k" + std::to_string(k));
+    absl::StatusOr<examples::GetResponse> value = counter->Get(get);
+    ASSERT_TRUE(value.ok()) << value.status();
+    EXPECT_EQ(value->value(), k + 1) << get.name();
+  }
+}
+
+}  // namespace
+}  // namespace gridrpc::internal
