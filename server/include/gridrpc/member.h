@@ -74,7 +74,7 @@ struct MemberTunables {
   int max_message_bytes = 4 * 1024 * 1024;
   // When this member plans migrations: replica copies in flight at once, the deadline of one
   // copy, and of the planner's other calls to members (freeze, install, event relay).
-  int migration_parallelism = 8;
+  int migration_parallelism = 16;
   absl::Duration copy_timeout = absl::Seconds(60);
   absl::Duration control_timeout = absl::Seconds(5);
 };

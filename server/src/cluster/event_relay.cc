@@ -42,6 +42,7 @@ std::shared_ptr<EventRelay::Call> EventRelay::Next(Peer& peer) {
   call->event = std::move(peer.queue.front());
   peer.queue.pop_front();
   call->context.set_deadline(absl::ToChronoTime(absl::Now() + call_timeout_));
+  authenticate_(call->context);
   return call;
 }
 

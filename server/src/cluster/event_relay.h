@@ -10,6 +10,7 @@
 #include <grpcpp/client_context.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,7 +23,10 @@ namespace gridrpc::internal {
 
 class EventRelay : public std::enable_shared_from_this<EventRelay> {
  public:
-  explicit EventRelay(absl::Duration call_timeout) : call_timeout_(call_timeout) {}
+  // `authenticate` prepares each call as a peer's; it must not refer to anything the relay
+  // may outlive (calls in flight keep the relay alive after its coordinator is gone).
+  EventRelay(absl::Duration call_timeout, std::function<void(grpc::ClientContext&)> authenticate)
+      : call_timeout_(call_timeout), authenticate_(std::move(authenticate)) {}
 
   // Queues `event` for the member at `address`, reached over `channel`.
   void Send(const std::string& address, const std::shared_ptr<grpc::Channel>& channel,
@@ -52,6 +56,7 @@ class EventRelay : public std::enable_shared_from_this<EventRelay> {
   bool Idle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const absl::Duration call_timeout_;
+  const std::function<void(grpc::ClientContext&)> authenticate_;
   absl::Mutex mu_;
   std::map<std::string, Peer> peers_ ABSL_GUARDED_BY(mu_);
 };

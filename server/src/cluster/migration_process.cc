@@ -16,13 +16,15 @@
 namespace gridrpc::internal {
 namespace {
 
-std::unique_ptr<v1::Peer::Stub> StubOf(const MigrationDriver& driver,
-                                       const v1::MemberInfo& member) {
-  return v1::Peer::NewStub(driver.peers.Get(member.peer_address()).channel);
+// The cached stub of the member's peer port (it lives as long as the member's channels).
+v1::Peer::Stub& StubOf(const MigrationDriver& driver, const v1::MemberInfo& member) {
+  return *driver.peers.Get(member.peer_address()).peer;
 }
 
-void Deadline(grpc::ClientContext& context, absl::Duration timeout) {
+// A peer call's context: authenticated, with a deadline `timeout` from now.
+void Prepare(const MigrationDriver& driver, grpc::ClientContext& context, absl::Duration timeout) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  driver.peers.Authenticate(context);
 }
 
 }  // namespace
@@ -108,9 +110,9 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
   }
   for (const auto& [id, request] : freezes) {
     grpc::ClientContext context;
-    Deadline(context, driver.tunables.control_timeout);
+    Prepare(driver, context, driver.tunables.control_timeout);
     v1::BeginMigrationResponse response;
-    grpc::Status s = StubOf(driver, *primaries[id])->BeginMigration(&context, request, &response);
+    grpc::Status s = StubOf(driver, *primaries[id]).BeginMigration(&context, request, &response);
     if (!s.ok()) {  // its copies fail below and are reported there
       std::fprintf(stderr, "gridrpc: freezing partitions on %s failed: %s\n", id.c_str(),
                    s.error_message().c_str());
@@ -122,7 +124,7 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
     grpc::ClientContext context;
     v1::CopyReplicaRequest request;
     v1::CopyReplicaResponse response;
-    std::unique_ptr<v1::Peer::Stub> stub;
+    v1::Peer::Stub* stub = nullptr;
     absl::Time begin;
     absl::Status status;
     std::latch done{1};
@@ -135,10 +137,10 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
       copy->done.count_down();
       return copy;
     }
-    Deadline(copy->context, driver.tunables.copy_timeout);
+    Prepare(driver, copy->context, driver.tunables.copy_timeout);
     copy->request.set_partition(move.partition);
     copy->request.set_source_member_id(move.source->id());
-    copy->stub = StubOf(driver, *move.destination);
+    copy->stub = &StubOf(driver, *move.destination);
     Copy* raw = copy.get();
     copy->stub->async()->CopyReplica(&raw->context, &raw->request, &raw->response,
                                      [raw](grpc::Status status) {
@@ -191,15 +193,32 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
 }
 
 void InstallOnMembers(const PartitionTable& table, const MigrationDriver& driver) {
-  for (const v1::MemberInfo& member : table.proto().members()) {
+  // All at once: a commit waits for the slowest member, not for the sum of them.
+  struct Install {
     grpc::ClientContext context;
-    Deadline(context, driver.tunables.control_timeout);
     v1::InstallPartitionTableResponse response;
-    grpc::Status s =
-        StubOf(driver, member)->InstallPartitionTable(&context, table.proto(), &response);
+    grpc::Status status;
+  };
+  const int n = table.member_count();
+  std::vector<Install> installs(n);
+  std::latch done(n);
+  for (int i = 0; i < n; ++i) {
+    Install& install = installs[i];
+    Prepare(driver, install.context, driver.tunables.control_timeout);
+    StubOf(driver, table.member(i))
+        .async()
+        ->InstallPartitionTable(&install.context, &table.proto(), &install.response,
+                                [&install, &done](grpc::Status status) {
+                                  install.status = std::move(status);
+                                  done.count_down();
+                                });
+  }
+  done.wait();
+  for (int i = 0; i < n; ++i) {
+    const grpc::Status& s = installs[i].status;
     if (!s.ok() && s.error_code() != grpc::StatusCode::FAILED_PRECONDITION) {
       std::fprintf(stderr, "gridrpc: installing table version %lld on %s failed: %s\n",
-                   static_cast<long long>(table.version()), member.id().c_str(),
+                   static_cast<long long>(table.version()), table.member(i).id().c_str(),
                    s.error_message().c_str());
     }
   }

@@ -61,13 +61,7 @@ MemberCore::MemberCore(MemberOptions options, std::string id, PeerSecurity secur
       context_(id, options_.cluster_name, options_.partition_count),
       registry_(id),
       partitions_(id, options_.partition_count, executor_, registry_),
-      peers_([this, max = options_.tunables.max_message_bytes +
-                          kPeerMessageHeadroom](const std::string& address) {
-        grpc::ChannelArguments args;
-        args.SetMaxReceiveMessageSize(max);
-        args.SetMaxSendMessageSize(max);
-        return security_.Dial(address, args);
-      }),
+      peers_(security_, options_.tunables.max_message_bytes + kPeerMessageHeadroom),
       replicator_(partitions_, executor_, peers_, options_.tunables, counters_, guard_),
       backups_(context_, registry_, partitions_, executor_, peers_, options_.tunables, counters_,
                guard_),

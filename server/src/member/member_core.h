@@ -65,6 +65,7 @@ class MemberCore {
   Partitions& partitions() { return partitions_; }
   const Partitions& partitions() const { return partitions_; }
   PeerChannels& peers() { return peers_; }
+  const PeerSecurity& security() const { return security_; }
   MigrationEvents& events() { return events_; }
   const MemberCounters& counters() const { return counters_; }
   // What this member tells others about itself (the coordinator stores it).

@@ -113,6 +113,7 @@ grpc::ServerUnaryReactor* MigrationParticipant::CopyReplica(grpc::CallbackServer
   auto call = std::make_shared<Call>();
   call->request.set_partition(p);
   call->context.set_deadline(ctx->deadline());
+  peers_.Authenticate(call->context);
   peers_.Get(table->member(source).peer_address())
       .peer->async()
       ->Sync(&call->context, &call->request, &call->data,

@@ -3,7 +3,9 @@
 //
 // One channel per address, made on first use with the member's peer credentials and message
 // limits, and kept for the member's lifetime, so every part of a member talks to a peer over the
-// same HTTP/2 connection. Thread-safe; what Get returns lives as long as the cache.
+// same HTTP/2 connection. Every call on a peer channel goes through Authenticate first (the
+// cluster secret is one metadata entry: a client interceptor would cost a backup ~4% more).
+// Thread-safe; what Get returns lives as long as the cache.
 #ifndef GRIDRPC_SERVER_SRC_NET_PEER_CHANNELS_H_
 #define GRIDRPC_SERVER_SRC_NET_PEER_CHANNELS_H_
 
@@ -18,6 +20,7 @@
 
 #include "gridrpc/internal/mutex.h"
 #include "gridrpc/peer.grpc.pb.h"
+#include "net/peer_security.h"
 
 namespace gridrpc::internal {
 
@@ -29,24 +32,29 @@ class PeerChannels {
     std::unique_ptr<grpc::GenericStub> calls;  // forwarded user calls (on its client port)
   };
 
-  // `credentials`: how peers are dialed; `arguments`: channel arguments (message limits,
-  // interceptors are added by the caller through `make_channel`).
-  using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>(const std::string& address)>;
-  explicit PeerChannels(ChannelFactory make_channel) : make_channel_(std::move(make_channel)) {}
+  // `security` outlives the cache; peer messages may be up to `max_message_bytes`.
+  PeerChannels(const PeerSecurity& security, int max_message_bytes) : security_(security) {
+    arguments_.SetMaxReceiveMessageSize(max_message_bytes);
+    arguments_.SetMaxSendMessageSize(max_message_bytes);
+  }
+
+  // Makes `context` a peer's: adds what the peer port admits members by.
+  void Authenticate(grpc::ClientContext& context) const { security_.Authenticate(context); }
 
   Peer& Get(const std::string& address) {
     MutexLock lock(&mu_);
     std::unique_ptr<Peer>& peer = peers_[address];
     if (peer == nullptr) {
-      std::shared_ptr<grpc::Channel> channel = make_channel_(address);
-      peer = std::make_unique<Peer>(Peer{channel, v1::Peer::NewStub(channel),
-                                         std::make_unique<grpc::GenericStub>(channel)});
+      std::shared_ptr<grpc::Channel> channel = security_.Dial(address, arguments_);
+      peer = std::make_unique<Peer>(
+          Peer{channel, v1::Peer::NewStub(channel), std::make_unique<grpc::GenericStub>(channel)});
     }
     return *peer;
   }
 
  private:
-  const ChannelFactory make_channel_;
+  const PeerSecurity& security_;
+  grpc::ChannelArguments arguments_;
   Mutex mu_;
   std::map<std::string, std::unique_ptr<Peer>> peers_ ABSL_GUARDED_BY(mu_);
 };

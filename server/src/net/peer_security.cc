@@ -160,8 +160,7 @@ std::shared_ptr<grpc::ChannelCredentials> PeerSecurity::ChannelCredentials() con
 
 std::shared_ptr<grpc::Channel> PeerSecurity::Dial(const std::string& address,
                                                   const grpc::ChannelArguments& args) const {
-  return grpc::experimental::CreateCustomChannelWithInterceptors(address, ChannelCredentials(),
-                                                                 args, PeerInterceptors());
+  return grpc::CreateCustomChannel(address, ChannelCredentials(), args);
 }
 
 std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>

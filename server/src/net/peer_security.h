@@ -7,13 +7,15 @@
 //   in `gridrpc-cluster-secret` metadata (compared in constant time). Otherwise the call is
 //   refused with UNAUTHENTICATED and changes nothing. With no check configured every call is
 //   admitted (the development default, which the member warns about).
-// - Outgoing peer calls carry the secret, added by a client interceptor on peer channels.
+// - Outgoing peer calls carry the secret (Authenticate, called for every call on a peer channel;
+//   PeerChannels::Authenticate).
 //
 // Immutable and thread-safe once made.
 #ifndef GRIDRPC_SERVER_SRC_NET_PEER_SECURITY_H_
 #define GRIDRPC_SERVER_SRC_NET_PEER_SECURITY_H_
 
 #include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/support/channel_arguments.h>
@@ -43,7 +45,12 @@ class PeerSecurity {
   // A channel to another member's port (peer port, or client port for forwarded calls).
   std::shared_ptr<grpc::Channel> Dial(const std::string& address,
                                       const grpc::ChannelArguments& args) const;
-  // Adds the cluster secret to calls on an in-process channel of this member's peer server.
+  // Adds the cluster secret, if any, to an outgoing peer call.
+  void Authenticate(grpc::ClientContext& context) const {
+    if (!secret_.empty()) context.AddMetadata(kClusterSecretKey, secret_);
+  }
+  // Adds the cluster secret to every call on a channel (the in-process channel of this member's
+  // peer server, for tests).
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
   PeerInterceptors() const;
 

@@ -41,10 +41,10 @@ grpc::ServerUnaryReactor* BackupApplier::HandleBackup(grpc::CallbackServerContex
           : hosted->service->descriptor().FindMethod(
                 std::string_view(request.method()).substr(request.method().rfind('/') + 1));
   if (method == nullptr || request.method() != method->path) {
-    reactor->Finish(grpc::Status(
-        grpc::StatusCode::NOT_FOUND,
-        absl::StrCat("member ", member_.id(), " hosts no ", request.method(),
-                     " under lookup name '", request.lookup_name(), "'")));
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::NOT_FOUND,
+                     absl::StrCat("member ", member_.id(), " hosts no ", request.method(),
+                                  " under lookup name '", request.lookup_name(), "'")));
     return reactor;
   }
   if (!ServiceRegistry::NeedsBackup(*hosted, *method)) {
@@ -177,6 +177,7 @@ void BackupApplier::Resync(int p) {
   auto call = std::make_shared<Call>();
   call->request.set_partition(p);
   call->context.set_deadline(absl::ToChronoTime(absl::Now() + tunables_.backup_timeout));
+  peers_.Authenticate(call->context);
   peers_.Get(table->member(primary).peer_address())
       .peer->async()
       ->Sync(&call->context, &call->request, &call->response,

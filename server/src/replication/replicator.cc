@@ -75,6 +75,7 @@ void Replicator::Replicate(int partition, const HostedService& hosted,
     };
     auto call = std::make_shared<Call>();
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + tunables_.backup_timeout));
+    peers_.Authenticate(call->context);
     const std::string& address = table->member(replicas[i]).peer_address();
     peers_.Get(address).peer->async()->Backup(
         &call->context, backup.get(), &call->response,
