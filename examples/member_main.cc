@@ -19,8 +19,6 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/random/random.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "example_services.h"
 #include "gridrpc/coordinator.h"
@@ -89,9 +87,7 @@ absl::StatusOr<gridrpc::MemberOptions> OptionsFromFlags() {
     options.cluster_secret = *std::move(secret);
   } else if (absl::GetFlag(FLAGS_coordinator) == "embedded" && options.tls.ca_certs.empty()) {
     // Alone in its cluster, the member is its own only peer: a secret nobody else knows.
-    absl::BitGen random;
-    options.cluster_secret = absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(random),
-                                             absl::Uniform<uint64_t>(random));
+    options.cluster_secret = gridrpc::NewClusterSecret();
   }
   return options;
 }

@@ -100,6 +100,9 @@ absl::StatusOr<TlsOptions> LoadTlsFiles(const std::string& cert_file, const std:
 // Reads a cluster secret (the file's content, without trailing white space); an error names the
 // file, and an empty secret is an error.
 absl::StatusOr<std::string> LoadClusterSecretFile(const std::string& path);
+// A new random secret (128 bits, hex): for members that all live in one process, or a member
+// that is its own only peer.
+std::string NewClusterSecret();
 
 struct MemberOptions {
   // host:port to serve clients on; port 0 picks a free port (see Member::address()).

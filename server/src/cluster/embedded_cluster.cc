@@ -222,9 +222,7 @@ class EmbeddedCluster::Impl {
 
   static EmbeddedClusterOptions WithSecret(EmbeddedClusterOptions options) {
     if (options.cluster_secret.empty() && options.tls.ca_certs.empty()) {
-      absl::BitGen random;
-      options.cluster_secret = absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(random),
-                                               absl::Uniform<uint64_t>(random));
+      options.cluster_secret = NewClusterSecret();
     }
     return options;
   }

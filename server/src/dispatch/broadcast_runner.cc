@@ -32,7 +32,7 @@ grpc::ServerUnaryReactor* BroadcastRunner::Run(grpc::CallbackServerContext* ctx,
   std::vector<int> partitions(request.partitions().begin(), request.partitions().end());
   std::set<int> seen;
   for (int p : partitions) {
-    if (p < 0 || p >= partitions_.partition_count()) {
+    if (!partitions_.Contains(p)) {
       return refuse(absl::InvalidArgumentError(absl::StrCat(
           "broadcast partition ", p, " is out of range [0, ", partitions_.partition_count(), ")")));
     }

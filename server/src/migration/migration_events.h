@@ -40,7 +40,7 @@ class MigrationEvents final : public MigrationListener {
   std::set<Watch*> watches_ ABSL_GUARDED_BY(mu_);
 };
 
-// Turns listener calls into the events Cluster/WatchMigrations and Cluster/ReportMigration carry.
+// Turns listener calls into the events Cluster/WatchMigrations and Peer/ReportMigration carry.
 class MigrationEventEncoder final : public MigrationListener {
  public:
   explicit MigrationEventEncoder(std::function<void(const v1::MigrationEvent&)> on_event)

@@ -24,7 +24,7 @@ grpc::ServerUnaryReactor* MigrationParticipant::BeginMigration(
     grpc::CallbackServerContext* ctx, const v1::BeginMigrationRequest& request) {
   std::set<int> seen;
   for (int p : request.partitions()) {
-    if (p < 0 || p >= partitions_.partition_count()) {
+    if (!partitions_.Contains(p)) {
       return Refuse(ctx, grpc::StatusCode::INVALID_ARGUMENT,
                     absl::StrCat("partition ", p, " out of range"));
     }
@@ -61,7 +61,7 @@ grpc::ServerUnaryReactor* MigrationParticipant::ServeSync(grpc::CallbackServerCo
                                                           const v1::SyncRequest& request,
                                                           v1::SyncResponse* response) {
   const int p = request.partition();
-  if (p < 0 || p >= partitions_.partition_count()) {
+  if (!partitions_.Contains(p)) {
     return Refuse(ctx, grpc::StatusCode::INVALID_ARGUMENT,
                   absl::StrCat("sync of partition ", p, " out of range"));
   }
@@ -80,7 +80,7 @@ grpc::ServerUnaryReactor* MigrationParticipant::CopyReplica(grpc::CallbackServer
                                                             const v1::CopyReplicaRequest& request,
                                                             v1::CopyReplicaResponse* response) {
   const int p = request.partition();
-  if (p < 0 || p >= partitions_.partition_count()) {
+  if (!partitions_.Contains(p)) {
     return Refuse(ctx, grpc::StatusCode::INVALID_ARGUMENT,
                   absl::StrCat("copy of partition ", p, " out of range"));
   }

@@ -10,9 +10,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace gridrpc {
 namespace {
@@ -63,6 +65,12 @@ absl::StatusOr<std::string> LoadClusterSecretFile(const std::string& path) {
         absl::StrCat("the cluster secret file '", path, "' is empty"));
   }
   return trimmed;
+}
+
+std::string NewClusterSecret() {
+  absl::BitGen random;
+  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(random),
+                         absl::Uniform<uint64_t>(random));
 }
 
 namespace internal {

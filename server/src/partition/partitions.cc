@@ -182,7 +182,7 @@ void Partitions::Clear(int partition) {
 void Partitions::RunOnPartition(int partition, const ServiceBase& service,
                                 absl::AnyInvocable<void(Container* container) &&> fn) {
   const HostedService* hosted = registry_.FindInstance(service);
-  if (partition < 0 || partition >= partition_count_ || hosted == nullptr) {
+  if (!Contains(partition) || hosted == nullptr) {
     std::move(fn)(nullptr);
     return;
   }

@@ -48,6 +48,8 @@ class Partitions {
              const ServiceRegistry& registry);
 
   int partition_count() const { return partition_count_; }
+  // Whether `partition` is a partition id of this cluster (what peers send is checked first).
+  bool Contains(int partition) const { return partition >= 0 && partition < partition_count_; }
   const std::string& member_id() const { return member_id_; }
 
   // Once, before the first table: one container slot per partitioned instance.

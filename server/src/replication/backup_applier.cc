@@ -29,7 +29,7 @@ grpc::ServerUnaryReactor* BackupApplier::HandleBackup(grpc::CallbackServerContex
                                                       v1::BackupResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const int p = request.partition();
-  if (p < 0 || p >= partitions_.partition_count()) {
+  if (!partitions_.Contains(p)) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  absl::StrCat("backup for partition ", p, " out of range")));
     return reactor;
