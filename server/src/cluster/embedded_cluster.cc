@@ -6,7 +6,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "cluster/memory_store.h"
 #include "cluster/store_coordinator.h"
 #include "gridrpc/partition_table.h"
@@ -23,7 +23,7 @@ class EmbeddedCluster::Impl {
   ~Impl() { Shutdown(); }
 
   absl::Status StartMembers() {
-    absl::MutexLock ops(&ops_mu_);
+    internal::MutexLock ops(&ops_mu_);
     std::vector<Node*> started;
     for (int i = 0; i < options_.members; ++i) {
       absl::StatusOr<Node*> node = NewNode();
@@ -40,18 +40,18 @@ class EmbeddedCluster::Impl {
   }
 
   absl::StatusOr<int> AddMember() {
-    absl::MutexLock ops(&ops_mu_);
+    internal::MutexLock ops(&ops_mu_);
     absl::StatusOr<Node*> node = NewNode();
     if (!node.ok()) return node.status();
     (*node)->coordinator->Start();
     if (absl::Status s = WaitSettled(); !s.ok()) return s;
     if (absl::Status s = (*node)->coordinator->WaitUntilListed(); !s.ok()) return s;
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     return static_cast<int>(nodes_.size()) - 1;
   }
 
   absl::Status RemoveMember(int index) {
-    absl::MutexLock ops(&ops_mu_);
+    internal::MutexLock ops(&ops_mu_);
     absl::StatusOr<Node*> node = LiveNode(index);
     if (!node.ok()) return node.status();
     if (LiveCount() == 1) return absl::FailedPreconditionError("the last member cannot leave");
@@ -63,7 +63,7 @@ class EmbeddedCluster::Impl {
   }
 
   absl::Status Crash(int index) {
-    absl::MutexLock ops(&ops_mu_);
+    internal::MutexLock ops(&ops_mu_);
     absl::StatusOr<Node*> node = LiveNode(index);
     if (!node.ok()) return node.status();
     (*node)->member->Terminate();
@@ -79,17 +79,17 @@ class EmbeddedCluster::Impl {
   }
 
   int size() const {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     return static_cast<int>(nodes_.size());
   }
 
   Member& member(int index) {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     return *nodes_.at(index)->member;
   }
 
   Member* FindMember(std::string_view id) {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     for (const auto& node : nodes_) {
       if (node->member->id() == id) return node->member.get();
     }
@@ -97,7 +97,7 @@ class EmbeddedCluster::Impl {
   }
 
   std::vector<std::string> addresses() const {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     std::vector<std::string> out;
     for (const auto& node : nodes_) out.push_back(node->member->address());
     return out;
@@ -112,7 +112,7 @@ class EmbeddedCluster::Impl {
   }
 
   void AddMigrationListener(std::shared_ptr<MigrationListener> listener) {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     for (const auto& node : nodes_) node->coordinator->AddMigrationListener(listener);
     listeners_.push_back(std::move(listener));
   }
@@ -155,11 +155,11 @@ class EmbeddedCluster::Impl {
             .on_settled = [this](int64_t revision) { OnSettled(revision); },
         });
     {
-      absl::MutexLock lock(&mu_);
+      internal::MutexLock lock(&mu_);
       for (const auto& listener : listeners_) node->coordinator->AddMigrationListener(listener);
     }
     if (absl::Status s = node->coordinator->Register(*node->member); !s.ok()) return s;
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     nodes_.push_back(std::move(node));
     return nodes_.back().get();
   }
@@ -167,12 +167,12 @@ class EmbeddedCluster::Impl {
   // Random, but in the order members start: the planner orders members by id, so the first
   // table spreads over them in start order (member 0 is primary of partition 0, ...).
   std::string NextMemberId() {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     return absl::StrFormat("%016x", id_base_ + nodes_.size());
   }
 
   absl::StatusOr<Node*> LiveNode(int index) {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     if (index < 0 || index >= static_cast<int>(nodes_.size()) || !nodes_[index]->live) {
       return absl::InvalidArgumentError(absl::StrCat("no live member ", index));
     }
@@ -180,27 +180,28 @@ class EmbeddedCluster::Impl {
   }
 
   int LiveCount() {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     int live = 0;
     for (const auto& node : nodes_) live += node->live;
     return live;
   }
 
   void MarkGone(Node& node) {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     node.live = false;
   }
 
   std::vector<Node*> Nodes() {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     std::vector<Node*> out;
     for (const auto& node : nodes_) out.push_back(node.get());
     return out;
   }
 
   void OnSettled(int64_t revision) {
-    absl::MutexLock lock(&settle_mu_);
+    internal::MutexLock lock(&settle_mu_);
     settled_revision_ = std::max(settled_revision_, revision);
+    settled_.NotifyAll();
   }
 
   bool Settled() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(settle_mu_) {
@@ -210,8 +211,10 @@ class EmbeddedCluster::Impl {
   // Until the planner has read the store as it is now and found nothing to do: every change
   // made so far is planned, migrated, committed, installed and reported.
   absl::Status WaitSettled() {
-    absl::MutexLock lock(&settle_mu_);
-    if (!settle_mu_.AwaitWithTimeout(absl::Condition(this, &Impl::Settled), kSettleTimeout)) {
+    internal::MutexLock lock(&settle_mu_);
+    if (!settled_.WaitUntil(settle_mu_, absl::Now() + kSettleTimeout,
+                            [this]()
+                                ABSL_EXCLUSIVE_LOCKS_REQUIRED(settle_mu_) { return Settled(); })) {
       return absl::DeadlineExceededError(absl::StrCat("the embedded cluster did not settle within ",
                                                       absl::FormatDuration(kSettleTimeout)));
     }
@@ -233,11 +236,12 @@ class EmbeddedCluster::Impl {
   // Far enough below 2^64 that adding member indexes never wraps.
   const uint64_t id_base_ = absl::Uniform<uint64_t>(absl::BitGen(), 1ull << 62, 1ull << 63);
 
-  absl::Mutex ops_mu_;  // membership changes, one at a time
+  internal::Mutex ops_mu_;  // membership changes, one at a time
   // Before the nodes: their coordinators report here until they stop.
-  mutable absl::Mutex settle_mu_;
+  mutable internal::Mutex settle_mu_;
+  internal::CondVar settled_;
   int64_t settled_revision_ ABSL_GUARDED_BY(settle_mu_) = 0;
-  mutable absl::Mutex mu_;
+  mutable internal::Mutex mu_;
   std::vector<std::unique_ptr<Node>> nodes_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<MigrationListener>> listeners_ ABSL_GUARDED_BY(mu_);
 };

@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -172,17 +171,6 @@ void ToProto(const EtcdCompare& compare, etcdserverpb::Compare& out) {
   }
 }
 
-// Waits on `cv` (paired with `mu`, held by the caller through a MutexLock) until `done()` holds
-// or `deadline` passes; returns done().
-template <typename Done>
-bool WaitFor(Mutex& mu, std::condition_variable& cv, absl::Time deadline, Done done)
-    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-  std::unique_lock<std::mutex> lock(mu.native(), std::adopt_lock);
-  const bool result = cv.wait_until(lock, absl::ToChronoTime(deadline), done);
-  lock.release();  // the caller's MutexLock unlocks
-  return result;
-}
-
 // Joins `thread`, or detaches it when called from that very thread (a callback stopping its
 // own keep-alive or watch): it holds what it needs and touches nothing after the callback.
 void JoinUnlessSelf(std::thread& thread) {
@@ -217,7 +205,7 @@ struct EtcdClient::KeepAliveState {
   std::thread thread;  // set once before the thread can be stopped; joined by StopKeepAlive
 
   Mutex mu;
-  std::condition_variable cv;
+  CondVar cv;
   bool stopping ABSL_GUARDED_BY(mu) = false;
   bool done ABSL_GUARDED_BY(mu) = false;                       // the thread has given up (on_lost)
   grpc::ClientContext* context ABSL_GUARDED_BY(mu) = nullptr;  // the open stream's, to cancel
@@ -225,7 +213,7 @@ struct EtcdClient::KeepAliveState {
   // Waits until `deadline` or a stop; true if stopping.
   bool WaitForStop(absl::Time deadline) {
     MutexLock lock(&mu);
-    return WaitFor(mu, cv, deadline, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping; });
+    return cv.WaitUntil(mu, deadline, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping; });
   }
 };
 
@@ -233,14 +221,14 @@ struct EtcdWatch::State {
   grpc::ClientContext context;  // of the watch stream; TryCancel is thread-safe
 
   Mutex mu;
-  std::condition_variable cv;
+  CondVar cv;
   bool cancelled ABSL_GUARDED_BY(mu) = false;   // by ~EtcdWatch: no on_error
   bool registered ABSL_GUARDED_BY(mu) = false;  // etcd created the watch, or it failed
 
   void MarkRegistered() {
     MutexLock lock(&mu);
     registered = true;
-    cv.notify_all();
+    cv.NotifyAll();
   }
 };
 
@@ -475,7 +463,7 @@ void EtcdClient::StopKeepAlive(KeepAliveState& state) {
     MutexLock lock(&state.mu);
     state.stopping = true;
     if (state.context != nullptr) state.context->TryCancel();
-    state.cv.notify_all();
+    state.cv.NotifyAll();
   }
   JoinUnlessSelf(state.thread);
 }
@@ -645,8 +633,8 @@ std::unique_ptr<EtcdWatch> EtcdClient::WatchPrefix(
   });
   {
     MutexLock lock(&state->mu);
-    WaitFor(state->mu, state->cv, absl::Now() + kEtcdRpcTimeout,
-            [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return state->registered; });
+    state->cv.WaitUntil(state->mu, absl::Now() + kEtcdRpcTimeout,
+                        [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return state->registered; });
   }
   return std::unique_ptr<EtcdWatch>(new EtcdWatch(std::move(state), std::move(thread)));
 }

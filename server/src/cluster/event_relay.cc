@@ -8,7 +8,7 @@ void EventRelay::Send(const std::string& address, const std::shared_ptr<grpc::Ch
                       const v1::MigrationEvent& event) {
   std::shared_ptr<Call> call;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     Peer& peer = peers_[address];
     if (peer.stub == nullptr) peer.stub = v1::Peer::NewStub(channel);
     if (peer.queue.size() >= kMaxQueued) peer.queue.pop_front();
@@ -26,17 +26,17 @@ bool EventRelay::Idle() const {
 }
 
 void EventRelay::Flush(absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
-  mu_.AwaitWithTimeout(absl::Condition(
-                           +[](EventRelay* relay)
-                                ABSL_EXCLUSIVE_LOCKS_REQUIRED(relay->mu_) { return relay->Idle(); },
-                           this),
-                       timeout);
+  MutexLock lock(&mu_);
+  idle_.WaitUntil(mu_, absl::Now() + timeout,
+                  [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return Idle(); });
 }
 
 std::shared_ptr<EventRelay::Call> EventRelay::Next(Peer& peer) {
   peer.busy = !peer.queue.empty();
-  if (!peer.busy) return nullptr;
+  if (!peer.busy) {
+    idle_.NotifyAll();
+    return nullptr;
+  }
   auto call = std::make_shared<Call>();
   call->peer = &peer;
   call->event = std::move(peer.queue.front());
@@ -50,14 +50,14 @@ void EventRelay::Start(std::shared_ptr<Call> call) {
   Call* raw = call.get();
   v1::Peer::Stub* stub;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stub = raw->peer->stub.get();
   }
   stub->async()->ReportMigration(&raw->context, &raw->event, &raw->response,
                                  [self = shared_from_this(), call = std::move(call)](grpc::Status) {
                                    std::shared_ptr<Call> next;
                                    {
-                                     absl::MutexLock lock(&self->mu_);
+                                     MutexLock lock(&self->mu_);
                                      next = self->Next(*call->peer);
                                    }
                                    if (next != nullptr) self->Start(std::move(next));

@@ -15,8 +15,8 @@
 #include <memory>
 #include <string>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "gridrpc/internal/mutex.h"
 #include "gridrpc/peer.grpc.pb.h"
 
 namespace gridrpc::internal {
@@ -57,7 +57,8 @@ class EventRelay : public std::enable_shared_from_this<EventRelay> {
 
   const absl::Duration call_timeout_;
   const std::function<void(grpc::ClientContext&)> authenticate_;
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar idle_;  // a peer's last call in flight ended
   std::map<std::string, Peer> peers_ ABSL_GUARDED_BY(mu_);
 };
 

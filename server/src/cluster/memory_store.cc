@@ -7,7 +7,7 @@ namespace gridrpc::internal {
 // A watch's callbacks, and whether they may still run. The dispatcher runs them under `mu`, so
 // a handle that marks the watcher dead under `mu` knows none runs afterwards.
 struct InMemoryStore::Watcher {
-  absl::Mutex mu;
+  Mutex mu;
   bool alive ABSL_GUARDED_BY(mu) = true;
   int64_t start_revision = 0;  // changes up to this one happened before the watch
   std::function<void(const StoreChange&)> on_change;
@@ -17,7 +17,7 @@ class InMemoryStore::WatchHandle final : public StoreWatch {
  public:
   explicit WatchHandle(std::shared_ptr<Watcher> watcher) : watcher_(std::move(watcher)) {}
   ~WatchHandle() override {
-    absl::MutexLock lock(&watcher_->mu);
+    MutexLock lock(&watcher_->mu);
     watcher_->alive = false;
   }
 
@@ -29,27 +29,28 @@ InMemoryStore::InMemoryStore() : dispatcher_([this] { Dispatch(); }) {}
 
 InMemoryStore::~InMemoryStore() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
+  changes_queued_.NotifyAll();
   dispatcher_.join();
 }
 
 absl::StatusOr<int64_t> InMemoryStore::OpenSession(absl::Duration, std::function<void()>) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const int64_t session = next_session_++;
   sessions_.insert(session);
   return session;
 }
 
 absl::Status InMemoryStore::CloseSession(int64_t session) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   EndSession(session);
   return absl::OkStatus();
 }
 
 void InMemoryStore::AbandonSession(int64_t session) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   EndSession(session);
 }
 
@@ -73,7 +74,7 @@ absl::Status InMemoryStore::CheckSession(int64_t session) const {
 }
 
 absl::Status InMemoryStore::Register(int64_t session, const v1::MemberInfo& member) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (absl::Status s = CheckSession(session); !s.ok()) return s;
   members_[member.id()] = {member, session};
   Changed(std::nullopt);
@@ -81,7 +82,7 @@ absl::Status InMemoryStore::Register(int64_t session, const v1::MemberInfo& memb
 }
 
 absl::Status InMemoryStore::MarkLeaving(int64_t session, const std::string& member_id) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (absl::Status s = CheckSession(session); !s.ok()) return s;
   leaving_[member_id] = session;
   Changed(std::nullopt);
@@ -89,7 +90,7 @@ absl::Status InMemoryStore::MarkLeaving(int64_t session, const std::string& memb
 }
 
 absl::StatusOr<int64_t> InMemoryStore::Campaign(int64_t session, const std::string& member_id) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (absl::Status s = CheckSession(session); !s.ok()) return s;
   if (planner_session_ == session) return planner_term_;
   if (planner_session_ != 0) return 0;
@@ -101,7 +102,7 @@ absl::StatusOr<int64_t> InMemoryStore::Campaign(int64_t session, const std::stri
 }
 
 absl::StatusOr<ClusterView> InMemoryStore::Read() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ClusterView view;
   view.revision = revision_;
   for (const auto& [id, registration] : members_) view.members[id] = registration.info;
@@ -114,14 +115,14 @@ absl::StatusOr<ClusterView> InMemoryStore::Read() {
 }
 
 absl::StatusOr<std::optional<v1::PartitionTable>> InMemoryStore::ReadTable() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return table_;
 }
 
 absl::StatusOr<int64_t> InMemoryStore::CommitTable(int64_t planner_term,
                                                    int64_t expected_table_revision,
                                                    const v1::PartitionTable& table) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (planner_term == 0 || planner_term != planner_term_) {
     return absl::AbortedError(absl::StrCat("planner term ", planner_term, " no longer plans"));
   }
@@ -137,7 +138,7 @@ absl::StatusOr<int64_t> InMemoryStore::CommitTable(int64_t planner_term,
 }
 
 absl::Status InMemoryStore::DeleteTable(int64_t planner_term) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (planner_term == 0 || planner_term != planner_term_) {
     return absl::AbortedError(absl::StrCat("planner term ", planner_term, " no longer plans"));
   }
@@ -148,14 +149,14 @@ absl::Status InMemoryStore::DeleteTable(int64_t planner_term) {
 }
 
 void InMemoryStore::CommitTableForTest(const v1::PartitionTable& table) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   table_ = table;
   Changed(table);
   table_revision_ = revision_;
 }
 
 int64_t InMemoryStore::revision() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return revision_;
 }
 
@@ -163,7 +164,7 @@ absl::StatusOr<std::unique_ptr<StoreWatch>> InMemoryStore::Watch(
     std::function<void(const StoreChange&)> on_change, std::function<void(const absl::Status&)>) {
   auto watcher = std::make_shared<Watcher>();
   watcher->on_change = std::move(on_change);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   watcher->start_revision = revision_;
   watchers_.push_back(watcher);
   return std::make_unique<WatchHandle>(std::move(watcher));
@@ -172,6 +173,7 @@ absl::StatusOr<std::unique_ptr<StoreWatch>> InMemoryStore::Watch(
 void InMemoryStore::Changed(std::optional<v1::PartitionTable> table) {
   ++revision_;
   changes_.push_back({.revision = revision_, .table = std::move(table)});
+  changes_queued_.NotifyAll();
 }
 
 void InMemoryStore::Dispatch() {
@@ -179,12 +181,10 @@ void InMemoryStore::Dispatch() {
     StoreChange change;
     std::vector<std::shared_ptr<Watcher>> watchers;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](InMemoryStore* store) ABSL_EXCLUSIVE_LOCKS_REQUIRED(store->mu_) {
-            return store->stopping_ || !store->changes_.empty();
-          },
-          this));
+      MutexLock lock(&mu_);
+      changes_queued_.Wait(mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !changes_.empty();
+      });
       if (stopping_) return;
       change = std::move(changes_.front());
       changes_.pop_front();
@@ -194,7 +194,7 @@ void InMemoryStore::Dispatch() {
       }
     }
     for (const auto& watcher : watchers) {
-      absl::MutexLock lock(&watcher->mu);
+      MutexLock lock(&watcher->mu);
       if (watcher->alive && change.revision > watcher->start_revision) watcher->on_change(change);
     }
   }

@@ -11,8 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "cluster/membership_store.h"
+#include "gridrpc/internal/mutex.h"
 
 namespace gridrpc::internal {
 
@@ -56,7 +56,8 @@ class InMemoryStore final : public MembershipStore {
   absl::Status CheckSession(int64_t session) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Dispatch();
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  CondVar changes_queued_;  // a change to dispatch, or stopping_
   int64_t revision_ ABSL_GUARDED_BY(mu_) = 1;
   int64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
   std::set<int64_t> sessions_ ABSL_GUARDED_BY(mu_);

@@ -23,7 +23,7 @@ StoreCoordinator::StoreCoordinator(StoreFactory store, StoreCoordinatorOptions o
 StoreCoordinator::~StoreCoordinator() { Abandon(); }
 
 void StoreCoordinator::AddMigrationListener(std::shared_ptr<MigrationListener> listener) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   listeners_.push_back(std::move(listener));
 }
 
@@ -72,9 +72,10 @@ void StoreCoordinator::Start() {
 }
 
 absl::Status StoreCoordinator::WaitUntilListed() {
-  absl::MutexLock lock(&mu_);
-  const bool done = mu_.AwaitWithTimeout(absl::Condition(this, &StoreCoordinator::ListedOrExpelled),
-                                         options_.membership_timeout);
+  MutexLock lock(&mu_);
+  const bool done = changed_.WaitUntil(
+      mu_, absl::Now() + options_.membership_timeout,
+      [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return ListedOrExpelled(); });
   if (expelled_) return absl::AbortedError("the member was expelled while joining");
   if (!done) {
     return absl::DeadlineExceededError(
@@ -87,7 +88,7 @@ absl::Status StoreCoordinator::WaitUntilListed() {
 absl::Status StoreCoordinator::Leave() {
   if (member_ == nullptr) return absl::FailedPreconditionError("no member joined");
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     leaving_ = true;
   }
   absl::Status status;
@@ -101,9 +102,10 @@ absl::Status StoreCoordinator::Leave() {
   } else {
     status = store_->MarkLeaving(session_, core_->id());
     Wake();
-    absl::MutexLock lock(&mu_);
-    const bool done = mu_.AwaitWithTimeout(absl::Condition(this, &StoreCoordinator::LeftOrExpelled),
-                                           options_.membership_timeout);
+    MutexLock lock(&mu_);
+    const bool done = changed_.WaitUntil(
+        mu_, absl::Now() + options_.membership_timeout,
+        [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return LeftOrExpelled(); });
     if (status.ok() && !left_) {
       status = done ? absl::AbortedError("the member was expelled while leaving")
                     : absl::DeadlineExceededError(absl::StrCat(
@@ -126,9 +128,10 @@ absl::Status StoreCoordinator::Leave() {
 
 void StoreCoordinator::StopPlanning() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
+  changed_.NotifyAll();
   if (loop_.joinable() && loop_.get_id() != std::this_thread::get_id()) loop_.join();
 }
 
@@ -142,7 +145,7 @@ void StoreCoordinator::Abandon() {
 
 void StoreCoordinator::WatchAndLoadTable() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     watch_broken_ = false;
   }
   watch_.reset();
@@ -154,15 +157,17 @@ void StoreCoordinator::WatchAndLoadTable() {
                       // this member is still in the cluster.
                       std::fprintf(stderr, "gridrpc: the watch of %s broke: %s\n",
                                    store_->Describe().c_str(), s.ToString().c_str());
-                      absl::MutexLock lock(&mu_);
+                      MutexLock lock(&mu_);
                       watch_broken_ = true;
                       woken_ = true;
+                      changed_.NotifyAll();
                     });
   if (!watch.ok()) {
     std::fprintf(stderr, "gridrpc: watching %s: %s\n", store_->Describe().c_str(),
                  watch.status().ToString().c_str());
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     watch_broken_ = true;  // the loop tries again
+    changed_.NotifyAll();
     return;
   }
   watch_ = *std::move(watch);
@@ -174,7 +179,7 @@ void StoreCoordinator::WatchAndLoadTable() {
 
 void StoreCoordinator::OnChange(const StoreChange& change) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (expelled_) return;
   }
   if (change.table.has_value()) InstallFromStore(*change.table);
@@ -192,8 +197,9 @@ void StoreCoordinator::InstallFromStore(const v1::PartitionTable& proto) {
   if (table->MemberIndex(core_->id()) < 0) {
     bool dropped = false;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       left_ = leaving_;
+      changed_.NotifyAll();
       dropped = !leaving_ && listed_;  // else a table from before we joined
     }
     if (dropped) {
@@ -208,20 +214,23 @@ void StoreCoordinator::InstallFromStore(const v1::PartitionTable& proto) {
     std::fprintf(stderr, "gridrpc: installing the stored table: %s\n", s.ToString().c_str());
     return;
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   listed_ = true;
+  changed_.NotifyAll();
 }
 
 void StoreCoordinator::Expel(std::string why) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (expelled_ || left_) return;
   expelled_ = true;
+  changed_.NotifyAll();
   expelled_why_ = std::move(why);
 }
 
 void StoreCoordinator::Wake() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   woken_ = true;
+  changed_.NotifyAll();
 }
 
 bool StoreCoordinator::LoopShouldWake() const {
@@ -234,8 +243,9 @@ void StoreCoordinator::PlannerLoop() {
     bool rewatch = false;
     std::string why;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(this, &StoreCoordinator::LoopShouldWake), kPlannerTick);
+      MutexLock lock(&mu_);
+      changed_.WaitUntil(mu_, absl::Now() + kPlannerTick,
+                         [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return LoopShouldWake(); });
       if (stopping_) return;
       woken_ = false;
       if (expelled_) {
@@ -269,7 +279,7 @@ void StoreCoordinator::PlannerLoop() {
 void StoreCoordinator::Notify(const std::function<void(MigrationListener&)>& event) {
   std::vector<std::shared_ptr<MigrationListener>> listeners;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     listeners = listeners_;
   }
   for (auto& listener : listeners) event(*listener);

@@ -17,11 +17,11 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "cluster/event_relay.h"
 #include "cluster/membership_store.h"
 #include "cluster/planner.h"
 #include "gridrpc/coordinator.h"
+#include "gridrpc/internal/mutex.h"
 
 namespace gridrpc::internal {
 
@@ -92,7 +92,8 @@ class StoreCoordinator final : public Coordinator {
   std::unique_ptr<Planner> planner_;
   std::shared_ptr<EventRelay> relay_;
 
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar changed_;  // any flag below changed
   std::vector<std::shared_ptr<MigrationListener>> listeners_ ABSL_GUARDED_BY(mu_);
   bool leaving_ ABSL_GUARDED_BY(mu_) = false;
   bool left_ ABSL_GUARDED_BY(mu_) = false;    // a committed table without us, after leaving_

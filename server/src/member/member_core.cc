@@ -80,14 +80,14 @@ MemberCore::~MemberCore() { Stop(absl::Seconds(5), /*terminate=*/false); }
 
 absl::Status MemberCore::AddService(std::unique_ptr<ServiceBase> service,
                                     std::vector<std::string> lookup_names) {
-  absl::MutexLock lock(&lifecycle_mu_);
+  MutexLock lock(&lifecycle_mu_);
   if (state_ != State::kCreated) return absl::FailedPreconditionError("AddService after Start");
   return registry_.Add(std::move(service), std::move(lookup_names));
 }
 
 absl::Status MemberCore::Start() {
   {
-    absl::MutexLock lock(&lifecycle_mu_);
+    MutexLock lock(&lifecycle_mu_);
     if (state_ != State::kCreated) return absl::FailedPreconditionError("member already started");
     state_ = State::kStarting;
   }
@@ -108,8 +108,9 @@ absl::Status MemberCore::Start() {
                  "CA (mutual TLS).\n",
                  id().c_str(), context_.peer_address().c_str());
   }
-  absl::MutexLock lock(&lifecycle_mu_);
+  MutexLock lock(&lifecycle_mu_);
   state_ = status.ok() ? State::kRunning : State::kStopped;
+  lifecycle_changed_.NotifyAll();
   return status;
 }
 
@@ -202,9 +203,10 @@ std::shared_ptr<grpc::Channel> MemberCore::PeerInProcessChannel() {
 
 void MemberCore::Stop(absl::Duration grace, bool terminate) {
   {
-    absl::MutexLock lock(&lifecycle_mu_);
-    lifecycle_mu_.Await(absl::Condition(
-        +[](State* s) { return *s != State::kStarting && *s != State::kStopping; }, &state_));
+    MutexLock lock(&lifecycle_mu_);
+    lifecycle_changed_.Wait(lifecycle_mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_mu_) {
+      return state_ != State::kStarting && state_ != State::kStopping;
+    });
     if (state_ == State::kCreated) state_ = State::kStopped;
     if (state_ == State::kStopped) return;
     state_ = State::kStopping;
@@ -212,8 +214,9 @@ void MemberCore::Stop(absl::Duration grace, bool terminate) {
   StopServers(grace);
   guard_->Close();  // from here on, late callbacks leave the member alone
   for (const auto& service : registry_.services()) service->Shutdown(terminate);
-  absl::MutexLock lock(&lifecycle_mu_);
+  MutexLock lock(&lifecycle_mu_);
   state_ = State::kStopped;
+  lifecycle_changed_.NotifyAll();
 }
 
 void MemberCore::StopServers(absl::Duration grace) {

@@ -21,7 +21,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "control/cluster_service.h"
 #include "control/peer_service.h"
 #include "dispatch/broadcast_runner.h"
@@ -29,6 +28,7 @@
 #include "dispatch/forwarder.h"
 #include "dispatch/invoker.h"
 #include "dispatch/service_registry.h"
+#include "gridrpc/internal/mutex.h"
 #include "gridrpc/member.h"
 #include "member/counters.h"
 #include "migration/migration_events.h"
@@ -107,7 +107,8 @@ class MemberCore {
   std::unique_ptr<grpc::Server> server_;       // the client port
   std::unique_ptr<grpc::Server> peer_server_;  // the peer port
 
-  absl::Mutex lifecycle_mu_;
+  Mutex lifecycle_mu_;
+  CondVar lifecycle_changed_;
   State state_ ABSL_GUARDED_BY(lifecycle_mu_) = State::kCreated;
 
   // Last: destroyed first, so its workers stop before the state their operations touch. The
