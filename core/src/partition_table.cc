@@ -1,6 +1,7 @@
 #include "gridrpc/partition_table.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -170,6 +171,31 @@ PartitionTable PartitionTable::Promote(const PartitionTable& table, std::string_
       if (m != gone) kept.Add(m > gone ? m - 1 : m);  // indexes after it shift down
     }
     *replicas.mutable_members() = std::move(kept);
+  }
+  return PartitionTable(std::move(proto));
+}
+
+PartitionTable PartitionTable::KeepReplicas(const PartitionTable& next,
+                                            const PartitionTable& current,
+                                            const std::set<int>& partitions) {
+  v1::PartitionTable proto = next.proto();
+  for (int p : partitions) {
+    google::protobuf::RepeatedField<int32_t> kept;
+    for (int m : current.proto().partitions(p).members()) {
+      const v1::MemberInfo& member = current.member(m);
+      int index = next.MemberIndex(member.id());
+      if (index < 0) {  // a member `next` leaves out (one that is leaving) keeps its replica
+        for (int i = 0; i < proto.members_size() && index < 0; ++i) {
+          if (proto.members(i).id() == member.id()) index = i;
+        }
+        if (index < 0) {
+          index = proto.members_size();
+          *proto.add_members() = member;
+        }
+      }
+      kept.Add(index);
+    }
+    *proto.mutable_partitions(p)->mutable_members() = std::move(kept);
   }
   return PartitionTable(std::move(proto));
 }

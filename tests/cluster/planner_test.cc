@@ -46,10 +46,10 @@ class PlannerTest : public ::testing::Test {
     for (int i = 0; i < 3; ++i) AddNode();
   }
 
-  Node& AddNode() {
+  Node& AddNode(std::string secret = "planner test") {
     auto node = std::make_unique<Node>();
     node->member = Member::Create({.member_id = "m" + std::to_string(nodes_.size()),
-                                   .cluster_secret = "planner test"})
+                                   .cluster_secret = std::move(secret)})
                        .value();
     EXPECT_TRUE(examples::AddExampleServices(*node->member).ok());
     EXPECT_TRUE(node->member->Start().ok());
@@ -134,6 +134,41 @@ TEST_F(PlannerTest, APlannerThatLostItsRoleCannotCommitAndTheNextPlansFromTheCom
   for (int k = 0; k < 20; ++k) {
     examples::GetRequest get;
     get.set_name("k" + std::to_string(k));
+    absl::StatusOr<examples::GetResponse> value = counter->Get(get);
+    ASSERT_TRUE(value.ok()) << value.status();
+    EXPECT_EQ(value->value(), k + 1) << get.name();
+  }
+}
+
+// A member the others cannot copy to (here: it does not share their secret, so its peer port
+// refuses them) joins. The planner plans it a share, every copy to it fails, and the committed
+// table keeps those partitions where they were: no table lists a replica without its data, and
+// every acknowledged write is still served.
+TEST_F(PlannerTest, PartitionsWhoseCopiesFailKeepTheirReplicas) {
+  Node& a = *nodes_[0];
+  ASSERT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kChanged);
+  auto client = Client::Create({.members = {a.member->address()}}).value();
+  auto counter = ProxyBuilder<examples::Counter>(*client).Build();
+  for (int k = 0; k < 40; ++k) {
+    examples::IncRequest inc;
+    inc.set_name("kept" + std::to_string(k));
+    inc.set_amount(k + 1);
+    ASSERT_TRUE(counter->Inc(inc).ok());
+  }
+  Node& stranger = AddNode("not the cluster's secret");
+  absl::StatusOr<Planner::Round> round = a.planner->RunRound(a.session);
+  EXPECT_THAT(round, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("failed twice")));
+  std::shared_ptr<const PartitionTable> table = Committed();
+  EXPECT_EQ(table->version(), 2);
+  const int index = table->MemberIndex(stranger.member->id());
+  for (int p = 0; p < table->partition_count(); ++p) {
+    EXPECT_EQ(table->ReplicaIndex(p, index), -1) << "partition " << p;
+    EXPECT_EQ(table->proto().partitions(p).members_size(), 2) << "partition " << p;
+  }
+  ASSERT_TRUE(client->RefreshPartitionTable().ok());
+  for (int k = 0; k < 40; ++k) {
+    examples::GetRequest get;
+    get.set_name("kept" + std::to_string(k));
     absl::StatusOr<examples::GetResponse> value = counter->Get(get);
     ASSERT_TRUE(value.ok()) << value.status();
     EXPECT_EQ(value->value(), k + 1) << get.name();

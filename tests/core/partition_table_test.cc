@@ -136,5 +136,27 @@ TEST(RebalanceTest, LeavesPromoteBackupsBeforeCopying) {
   EXPECT_EQ(next.MemberIndex("m2"), -1);
 }
 
+// What a migration commits when some copies failed: those partitions keep their replicas,
+// even on a member the new table leaves out; the rest is the new table.
+TEST(PartitionTableTest, KeepReplicasRestoresTheFailedPartitionsOfTheCurrentTable) {
+  std::vector<v1::MemberInfo> three = Members(3);
+  PartitionTable current = PartitionTable::Plan("dev", 1, three, 12, 1);
+  std::vector<v1::MemberInfo> staying = {three[1], three[2]};  // m0 leaves
+  PartitionTable next = PartitionTable::Rebalance(current, staying, 1, 2);
+  ASSERT_EQ(next.MemberIndex("m0"), -1);
+  PartitionTable kept = PartitionTable::KeepReplicas(next, current, {0, 5});
+  ASSERT_TRUE(PartitionTable::FromProto(kept.proto()).ok());
+  EXPECT_EQ(kept.version(), 2);
+  auto ids = [](const PartitionTable& t, int p) {
+    std::vector<std::string> out;
+    for (int m : t.proto().partitions(p).members()) out.push_back(t.member(m).id());
+    return out;
+  };
+  for (int p = 0; p < 12; ++p) {
+    EXPECT_EQ(ids(kept, p), p == 0 || p == 5 ? ids(current, p) : ids(next, p)) << p;
+  }
+  EXPECT_EQ(ids(kept, 0).front(), "m0");  // partition 0 stays on the leaving member
+}
+
 }  // namespace
 }  // namespace gridrpc

@@ -12,6 +12,7 @@
 #define GRIDRPC_PARTITION_TABLE_H_
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,12 @@ class PartitionTable {
   static PartitionTable Promote(const PartitionTable& table, std::string_view member_id,
                                 int64_t version);
 
+  // `next` with the replica lists of `partitions` as they are in `current` (same members, same
+  // order; a member of `current` that `next` leaves out is added back): what a migration
+  // commits when the copies for those partitions failed, so that no table lists a replica
+  // that does not hold its data.
+  static PartitionTable KeepReplicas(const PartitionTable& next, const PartitionTable& current,
+                                     const std::set<int>& partitions);
   // Checks what a peer sent: a positive partition count, one replica list per partition,
   // member indexes in range, no member twice in one replica list.
   static absl::StatusOr<PartitionTable> FromProto(v1::PartitionTable proto);

@@ -7,8 +7,10 @@
 #include <deque>
 #include <latch>
 #include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "gridrpc/internal/status.h"
 #include "gridrpc/peer.grpc.pb.h"
@@ -183,11 +185,21 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
     }
     moves = std::move(failed);
   }
+  // A partition whose copy failed twice keeps its replicas as they are: the committed table
+  // never lists a replica that does not hold its data. The next planning round tries again.
+  std::set<int> kept;
+  for (const Move& move : moves) kept.insert(move.partition);
+  if (!kept.empty()) {
+    next =
+        std::make_shared<const PartitionTable>(PartitionTable::KeepReplicas(*next, current, kept));
+  }
   absl::Status committed = driver.commit(next);
   driver.notify([&](MigrationListener& l) { l.MigrationFinished(state); });
   if (!committed.ok()) return committed;
-  if (!moves.empty()) {
-    return absl::InternalError(absl::StrCat(moves.size(), " replica migrations failed twice"));
+  if (!kept.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat(moves.size(), " replica migrations failed twice; partitions ",
+                     absl::StrJoin(kept, ", "), " keep their replicas until the next round"));
   }
   return absl::OkStatus();
 }

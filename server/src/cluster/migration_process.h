@@ -43,8 +43,9 @@ absl::StatusOr<std::shared_ptr<const PartitionTable>> PromoteCrashed(
 // Moves every replica whose owner in `next` holds none of the partition in `current`: the
 // partition is frozen on its primary, the destination copies it from there (rolled back on
 // error, retried once), then `next` commits, which unfreezes it and makes members that no
-// longer hold a replica drop theirs. `next` commits even when a copy failed twice (the replica
-// is then missing until the next migration); that case returns INTERNAL.
+// longer hold a replica drop theirs. A partition whose copy failed twice keeps its replicas of
+// `current` in the committed table (it never lists a replica without its data); that case
+// returns UNAVAILABLE, and the planner tries again in its next round.
 absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const PartitionTable> next,
                      const MigrationDriver& driver);
 
