@@ -169,3 +169,77 @@ TEST_F(BackupTest, BackupThatMissedAnOperationResyncsFromThePrimary) {
 
 }  // namespace
 }  // namespace gridrpc::testing
+
+namespace gridrpc::testing {
+namespace {
+
+// A write with a sync backup is acknowledged only once its backup applied it.
+class SyncBackupTest : public BackupTest {
+ protected:
+  // Stops the backup of `key`'s partition behind the cluster's back: its planner still thinks it
+  // is alive, so no newer table drops it.
+  int StopBackupOf(std::string_view key) {
+    Member& backup = ReplicaOf(key, 1);
+    int index = 0;
+    while (&cluster_->member(index) != &backup) ++index;
+    backup.Terminate();
+    return index;
+  }
+};
+
+TEST_F(SyncBackupTest, AWriteWhoseBackupCannotConfirmItIsNotAcknowledged) {
+  ASSERT_TRUE(counter_->Inc(Inc("unconfirmed", 1)).ok());
+  StopBackupOf("unconfirmed");
+  CallOptions options;
+  options.timeout = absl::Milliseconds(400);
+  absl::StatusOr<examples::IncResponse> r = counter_->Inc(Inc("unconfirmed", 1), options);
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                          ::testing::HasSubstr("the outcome is unknown")));
+  EXPECT_GT(ReplicaOf("unconfirmed", 0).backup_failures(), 1);  // tried more than once
+}
+
+TEST_F(SyncBackupTest, AWriteWaitsForItsBackupUntilANewerTableDropsIt) {
+  ASSERT_TRUE(counter_->Inc(Inc("dropped", 1)).ok());
+  const int backup = StopBackupOf("dropped");
+  Future<examples::IncResponse> pending = counter_->IncAsync(Inc("dropped", 1));
+  absl::SleepFor(absl::Milliseconds(100));  // the write ran and waits for its backup
+  // The cluster notices the crash: a table without the backup is committed and installed.
+  ASSERT_TRUE(cluster_->Crash(backup).ok());
+  absl::StatusOr<examples::IncResponse> r = std::move(pending).Get();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->value(), 2);
+  EXPECT_EQ(CounterValue("dropped"), 2);
+  // The backup count is restored, with the write on the new backup too.
+  const int p = PartitionOfKey("dropped");
+  EXPECT_EQ(ReplicaOf("dropped", 1).replica_state(p).sequence,
+            ReplicaOf("dropped", 0).replica_state(p).sequence);
+}
+
+// Peer messages carry whatever a client may send: a backup wraps the client's request.
+TEST_F(SyncBackupTest, ARequestOfTheLargestAllowedSizeIsBackedUp) {
+  auto search = ProxyBuilder<examples::SearchService>(*client_).Build();
+  examples::IndexRequest index;
+  index.mutable_document()->set_id("big");
+  index.mutable_document()->set_text("grid " + std::string(4 * 1024 * 1024 - 64 - 100, 'x'));
+  ASSERT_LT(index.ByteSizeLong(), 4u * 1024 * 1024);
+  absl::StatusOr<examples::IndexResponse> indexed = search->Index(index);
+  ASSERT_TRUE(indexed.ok()) << indexed.status();
+  const int p = PartitionOf(KeyHash(std::string_view("big")), kDefaultPartitionCount);
+  const auto table = cluster_->partition_table();
+  Member& primary = *cluster_->FindMember(table->member(table->Owner(p)).id());
+  EXPECT_EQ(primary.backup_failures(), 0);
+  int index_of_primary = 0;
+  while (&cluster_->member(index_of_primary) != &primary) ++index_of_primary;
+  ASSERT_TRUE(cluster_->Crash(index_of_primary).ok());
+  ASSERT_TRUE(client_->RefreshPartitionTable().ok());
+  auto everywhere = BroadcastProxyBuilder<examples::SearchService>(*client_).Build();
+  examples::SearchRequest query;
+  query.set_keyword("grid");
+  absl::StatusOr<examples::SearchResponse> hits = everywhere->SearchFor(query);
+  ASSERT_TRUE(hits.ok()) << hits.status();
+  ASSERT_EQ(hits->results_size(), 1);
+  EXPECT_EQ(hits->results(0).document_id(), "big");
+}
+
+}  // namespace
+}  // namespace gridrpc::testing

@@ -61,9 +61,11 @@ MemberCore& CoreOf(Member& member);
 // The timeouts, limits and pool sizes a member works with. The defaults suit production; tests
 // shrink them instead of sleeping past them.
 struct MemberTunables {
-  // How long a primary waits for a backup's answer before counting a failure (Hazelcast's
-  // operation.backup.timeout.millis).
+  // How long a primary waits for one answer of a backup (Hazelcast's
+  // operation.backup.timeout.millis); a sync backup is tried again until the call's deadline.
   absl::Duration backup_timeout = absl::Seconds(5);
+  // The first pause before a sync backup is tried again; it doubles, up to half a second.
+  absl::Duration backup_retry_pause = absl::Milliseconds(20);
   // How long a gap in a backup's sequence may stay open before the backup resyncs the whole
   // partition from its primary (operations sent in order may arrive out of order).
   absl::Duration gap_grace = absl::Milliseconds(200);
@@ -193,7 +195,8 @@ class Member {
     int64_t sequence = 0;
   };
   ReplicaState replica_state(int partition) const;
-  // Backups that failed or timed out since Start; the call was answered regardless.
+  // Backup attempts that failed or timed out since Start (a sync backup is tried again until
+  // the call's deadline; an async one is not).
   int64_t backup_failures() const;
   // Partition resyncs from a primary after a missed backup, since Start.
   int64_t resyncs() const;

@@ -66,51 +66,52 @@ grpc::ServerUnaryReactor* BroadcastRunner::Run(grpc::CallbackServerContext* ctx,
     gather->remaining = static_cast<int>(partitions.size());
   }
   for (int p : partitions) {
-    executor_.Execute(p, [this, &method, hosted = *instance, ctx, reactor, response, p, parsed,
-                          gather] {
-      auto result = std::make_shared<v1::PartitionResult>();
-      result->set_partition(p);
-      absl::Status status;
-      std::optional<std::string> payload;
-      const bool backed_up = ServiceRegistry::NeedsBackup(*hosted, method);
-      if (status = GivenUp(*ctx); !status.ok()) {
-        // A filter broke off the broadcast, or its deadline passed.
-      } else if (status = partitions_.CheckOwner(p); !status.ok()) {
-        result->set_wrong_owner(true);
-      } else {
-        grpc::ByteBuffer out;
-        status = invoker_.Run(*hosted, method, ctx, nullptr, *parsed, p, &out,
-                              backed_up ? &payload : nullptr);
-        std::vector<grpc::Slice> slices;
-        if (status.ok() && out.Dump(&slices).ok()) {
-          std::string* bytes = result->mutable_response();
-          for (const grpc::Slice& slice : slices) {
-            bytes->append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    executor_.Execute(
+        p, [this, &method, hosted = *instance, ctx, reactor, response, p, parsed, gather] {
+          auto result = std::make_shared<v1::PartitionResult>();
+          result->set_partition(p);
+          absl::Status status;
+          std::optional<std::string> payload;
+          const bool backed_up = ServiceRegistry::NeedsBackup(*hosted, method);
+          if (status = GivenUp(*ctx); !status.ok()) {
+            // A filter broke off the broadcast, or its deadline passed.
+          } else if (status = partitions_.CheckOwner(p); !status.ok()) {
+            result->set_wrong_owner(true);
+          } else {
+            grpc::ByteBuffer out;
+            status = invoker_.Run(*hosted, method, ctx, nullptr, *parsed, p, &out,
+                                  backed_up ? &payload : nullptr);
+            std::vector<grpc::Slice> slices;
+            if (status.ok() && out.Dump(&slices).ok()) {
+              std::string* bytes = result->mutable_response();
+              for (const grpc::Slice& slice : slices) {
+                bytes->append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+              }
+            }
           }
-        }
-      }
-      result->set_code(static_cast<int>(status.code()));
-      result->set_message(std::string(status.message()));
-      auto deliver = [gather, response, reactor, result](absl::Status replicated) {
-        if (!replicated.ok()) {
-          result->clear_response();
-          result->set_code(static_cast<int>(replicated.code()));
-          result->set_message(std::string(replicated.message()));
-        }
-        bool last;
-        {
-          MutexLock lock(&gather->mu);
-          *response->add_results() = std::move(*result);
-          last = --gather->remaining == 0;
-        }
-        if (last) reactor->Finish(grpc::Status::OK);
-      };
-      if (status.ok() && backed_up) {
-        replicator_.Replicate(p, *hosted, method, *parsed, std::move(payload), std::move(deliver));
-      } else {
-        deliver(absl::OkStatus());
-      }
-    });
+          result->set_code(static_cast<int>(status.code()));
+          result->set_message(std::string(status.message()));
+          auto deliver = [gather, response, reactor, result](absl::Status replicated) {
+            if (!replicated.ok()) {
+              result->clear_response();
+              result->set_code(static_cast<int>(replicated.code()));
+              result->set_message(std::string(replicated.message()));
+            }
+            bool last;
+            {
+              MutexLock lock(&gather->mu);
+              *response->add_results() = std::move(*result);
+              last = --gather->remaining == 0;
+            }
+            if (last) reactor->Finish(grpc::Status::OK);
+          };
+          if (status.ok() && backed_up) {
+            replicator_.Replicate(p, *hosted, method, *parsed, std::move(payload), ctx,
+                                  std::move(deliver));
+          } else {
+            deliver(absl::OkStatus());
+          }
+        });
   }
   return reactor;
 }

@@ -118,7 +118,7 @@ grpc::ServerUnaryReactor* CallDispatcher::Handle(const HostedMethod& hosted,
     if (status.ok() && backed_up) {
       // Answered once the sync backups have it: an acknowledged write survives the primary.
       replicator_.Replicate(
-          p, *hosted, method, *request, std::move(payload),
+          p, *hosted, method, *request, std::move(payload), ctx,
           [reactor](absl::Status replicated) { reactor->Finish(ToGrpcStatus(replicated)); });
       return;
     }
@@ -130,24 +130,25 @@ grpc::ServerUnaryReactor* CallDispatcher::Handle(const HostedMethod& hosted,
 void CallDispatcher::RunOneWay(const MethodDescriptor& method, const HostedService& hosted, int p,
                                MetaArguments meta,
                                std::unique_ptr<google::protobuf::Message> request) {
-  executor_.ExecuteLater(p, [this, &method, &hosted, p, meta = std::move(meta),
-                             request = std::move(request)] {
-    const bool backed_up = ServiceRegistry::NeedsBackup(hosted, method);
-    std::optional<std::string> payload;
-    grpc::ByteBuffer ignored;
-    absl::Status status = partitions_.CheckOwner(p);  // the table may have moved on meanwhile
-    if (status.ok()) {
-      status = invoker_.Run(hosted, method, nullptr, &meta, *request, p, &ignored,
-                            backed_up ? &payload : nullptr);
-    }
-    if (!status.ok()) {
-      MemberCounters::Increment(counters_.one_way_failures);
-      std::fprintf(stderr, "gridrpc: one-way %s on partition %d failed: %s\n", method.path, p,
-                   status.ToString().c_str());
-    } else if (backed_up) {
-      replicator_.Replicate(p, hosted, method, *request, std::move(payload), [](absl::Status) {});
-    }
-  });
+  executor_.ExecuteLater(
+      p, [this, &method, &hosted, p, meta = std::move(meta), request = std::move(request)] {
+        const bool backed_up = ServiceRegistry::NeedsBackup(hosted, method);
+        std::optional<std::string> payload;
+        grpc::ByteBuffer ignored;
+        absl::Status status = partitions_.CheckOwner(p);  // the table may have moved on meanwhile
+        if (status.ok()) {
+          status = invoker_.Run(hosted, method, nullptr, &meta, *request, p, &ignored,
+                                backed_up ? &payload : nullptr);
+        }
+        if (!status.ok()) {
+          MemberCounters::Increment(counters_.one_way_failures);
+          std::fprintf(stderr, "gridrpc: one-way %s on partition %d failed: %s\n", method.path, p,
+                       status.ToString().c_str());
+        } else if (backed_up) {
+          replicator_.Replicate(p, hosted, method, *request, std::move(payload), /*call=*/nullptr,
+                                [](absl::Status) {});
+        }
+      });
 }
 
 absl::StatusOr<int> CallDispatcher::RoutePartition(const HostedMethod& hosted,

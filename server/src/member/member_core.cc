@@ -44,7 +44,8 @@ absl::StatusOr<std::unique_ptr<MemberCore>> MemberCore::Create(MemberOptions opt
         "positive");
   }
   if (t.backup_timeout <= absl::ZeroDuration() || t.gap_grace <= absl::ZeroDuration() ||
-      t.copy_timeout <= absl::ZeroDuration() || t.control_timeout <= absl::ZeroDuration()) {
+      t.backup_retry_pause <= absl::ZeroDuration() || t.copy_timeout <= absl::ZeroDuration() ||
+      t.control_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("tunables: timeouts must be positive");
   }
   absl::StatusOr<PeerSecurity> security = PeerSecurity::Create(options.tls, options.cluster_secret);
