@@ -61,7 +61,7 @@ class ProxyCore::RemoteCall final : public internal::Cancellable,
   RemoteCall(std::shared_ptr<ProxyCore> proxy, std::shared_ptr<const Binding> binding,
              const MethodDescriptor& method, grpc::ByteBuffer request,
              google::protobuf::Message* response, int partition, bool send_partition,
-             MetaArguments meta, absl::Time deadline,
+             bool routed_by_handler, MetaArguments meta, absl::Time deadline,
              absl::AnyInvocable<void(absl::Status) &&> done)
       : proxy_(std::move(proxy)),
         binding_(std::move(binding)),
@@ -72,6 +72,7 @@ class ProxyCore::RemoteCall final : public internal::Cancellable,
         // A member derives the partition from the routing key itself, exactly as the proxy
         // did; only a partition chosen otherwise travels as metadata.
         partition_text_(send_partition ? absl::StrCat(partition) : ""),
+        routed_by_handler_(routed_by_handler),
         meta_(std::move(meta)),
         deadline_(deadline),
         done_(std::move(done)) {}
@@ -97,6 +98,7 @@ class ProxyCore::RemoteCall final : public internal::Cancellable,
     }
     PrepareContext(*context, deadline_, proxy_->config_.lookup_name, meta_);
     if (!partition_text_.empty()) context->AddMetadata(internal::kPartitionKey, partition_text_);
+    if (routed_by_handler_) context->AddMetadata(internal::kRoutedByHandlerKey, "1");
     const grpc::internal::RpcMethod& rpc =
         binding.methods[owner * proxy_->service_.methods.size() + method_.index];
     grpc::internal::CallbackUnaryCall(
@@ -190,6 +192,7 @@ class ProxyCore::RemoteCall final : public internal::Cancellable,
   google::protobuf::Message* const response_;
   const int partition_;
   const std::string partition_text_;  // empty: not sent
+  const bool routed_by_handler_;      // the partition comes from a routing handler's key
   const MetaArguments meta_;
   const absl::Time deadline_;
   absl::AnyInvocable<void(absl::Status) &&> done_;
@@ -635,7 +638,8 @@ std::shared_ptr<internal::Cancellable> ProxyCore::StartRemote(
   }
   auto call = std::make_shared<RemoteCall>(shared_from_this(), std::move(binding), method,
                                            std::move(bytes), response, partition, send_partition,
-                                           std::move(meta), deadline, std::move(done));
+                                           /*routed_by_handler=*/key.has_value(), std::move(meta),
+                                           deadline, std::move(done));
   call->Attempt();
   return call;
 }

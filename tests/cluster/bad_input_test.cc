@@ -78,6 +78,22 @@ TEST_F(BadInputTest, PartitionMetadataOutOfRangeIsInvalidArgument) {
   }
 }
 
+// A keyed call whose partition hint is not where its key is would write where reads by key
+// never look: refused, unless a routing handler chose the partition (and says so).
+TEST_F(BadInputTest, APartitionHintThatDisagreesWithTheKeyIsInvalidArgument) {
+  const std::string elsewhere = std::to_string((std::stoi(VictimPartition()) + 1) % 271);
+  RawResult r = RawCall(channel_, "/examples.Counter/Inc", Inc("victim", 1).SerializeAsString(),
+                        {{internal::kPartitionKey, elsewhere}});
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(r.status.error_message(),
+              HasSubstr("is not the partition of the call's routing key (name)"));
+  // The same hint on a forwarded call (from a stranger claiming to be a member) is refused too.
+  r = RawCall(NonOwnerOf("victim").InProcessChannel(), "/examples.Counter/Inc",
+              Inc("victim", 1).SerializeAsString(),
+              {{internal::kPartitionKey, elsewhere}, {internal::kForwardedKey, "1"}});
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 // The coordinators' control calls check what they are sent, and refusing changes nothing (the
 // fixture's TearDown reads the counter, which a frozen partition would refuse).
 TEST_F(BadInputTest, ControlPlaneCallsRefuseBadInput) {

@@ -414,5 +414,39 @@ TEST_F(MultiProcessTest, AMemberWithoutPeerCredentialsWarnsOnce) {
   EXPECT_EQ(log.find("is unauthenticated", first + 1), std::string::npos) << log;
 }
 
+// Bad membership input stops a member at start, with a message naming what is wrong.
+TEST_F(MultiProcessTest, AMemberWithAnotherPartitionCountIsRefusedAtJoin) {
+  ASSERT_FALSE(StartMember().empty());
+  absl::StatusOr<std::unique_ptr<ChildProcess>> odd = ChildProcess::Start(
+      {GRIDRPC_MEMBER_PATH, "--listen=127.0.0.1:0", "--coordinator=etcd",
+       "--etcd_endpoints=" + etcd_->endpoint(), "--lease_ttl=2s", "--cluster_name=mp",
+       "--partition_count=7", "--cluster_secret_file=" + dir_ + "/secret"},
+      dir_ + "/odd.log");
+  ASSERT_TRUE(odd.ok()) << odd.status();
+  std::optional<int> status = (*odd)->Wait(absl::Seconds(30));
+  ASSERT_TRUE(status.has_value()) << (*odd)->LogTail();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << (*odd)->LogTail();
+  EXPECT_THAT((*odd)->LogTail(), ::testing::HasSubstr("has 7 partitions, but"));
+  // The cluster goes on as it was.
+  std::unique_ptr<Client> client = Connect();
+  ASSERT_NE(client, nullptr);
+  EXPECT_TRUE(WaitForMembers(*client, 1));
+}
+
+TEST_F(MultiProcessTest, ASecondMemberOnABusyAddressFailsToStart) {
+  const std::string address = StartMember();
+  ASSERT_FALSE(address.empty());
+  absl::StatusOr<std::unique_ptr<ChildProcess>> second =
+      ChildProcess::Start({GRIDRPC_MEMBER_PATH, "--listen=" + address, "--coordinator=etcd",
+                           "--etcd_endpoints=" + etcd_->endpoint(), "--cluster_name=mp",
+                           "--cluster_secret_file=" + dir_ + "/secret"},
+                          dir_ + "/second.log");
+  ASSERT_TRUE(second.ok()) << second.status();
+  std::optional<int> status = (*second)->Wait(absl::Seconds(30));
+  ASSERT_TRUE(status.has_value()) << (*second)->LogTail();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << (*second)->LogTail();
+  EXPECT_THAT((*second)->LogTail(), ::testing::HasSubstr("cannot listen on " + address));
+}
+
 }  // namespace
 }  // namespace gridrpc::testing

@@ -41,6 +41,9 @@ absl::StatusOr<Planner::Round> Planner::RunRound(int64_t session) {
   std::vector<v1::MemberInfo> staying;
   for (const auto& [id, info] : view->members) {
     if (id != context_.member_id) others_.push_back(info);
+    // A member that does not share the cluster's partition count cannot hold its partitions
+    // (its coordinator refuses it at join; this covers two that registered at once).
+    if (info.partition_count() != context_.partition_count) continue;
     if (!view->leaving.contains(id)) staying.push_back(info);
   }
   table_revision_ = view->table_revision;

@@ -63,8 +63,43 @@ absl::Status StoreCoordinator::Register(Member& member) {
   });
   if (!session.ok()) return session.status();
   session_ = *session;
+  v1::MemberInfo info = core_->Info();
+  info.set_backup_count(options_.backup_count);
+  if (absl::Status s = CheckSettings(info); !s.ok()) {
+    store_->CloseSession(session_).IgnoreError();
+    session_ = 0;
+    return s;
+  }
   WatchAndLoadTable();
-  return store_->Register(session_, core_->Info());
+  return store_->Register(session_, info);
+}
+
+absl::Status StoreCoordinator::CheckSettings(const v1::MemberInfo& self) {
+  absl::StatusOr<ClusterView> view = store_->Read();
+  if (!view.ok()) return view.status();
+  const std::string where =
+      absl::StrCat("cluster '", core_->options().cluster_name, "' in ", store_->Describe());
+  if (view->table.has_value() && view->table->partition_count() != self.partition_count()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "member ", self.id(), " has ", self.partition_count(), " partitions, but ", where, " has ",
+        view->table->partition_count(), ": every member needs the same partition count"));
+  }
+  for (const auto& [id, other] : view->members) {
+    if (id == self.id()) continue;
+    if (other.partition_count() != self.partition_count()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("member ", self.id(), " has ", self.partition_count(),
+                       " partitions, but member ", id, " of ", where, " has ",
+                       other.partition_count(), ": every member needs the same partition count"));
+    }
+    if (other.backup_count() != self.backup_count()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("member ", self.id(), " plans ", self.backup_count(),
+                       " backups per partition, but member ", id, " of ", where, " plans ",
+                       other.backup_count(), ": every member needs the same backup count"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 void StoreCoordinator::Start() {

@@ -69,6 +69,9 @@ class StoreCoordinator final : public Coordinator {
   void StopPlanning();
 
  private:
+  // Refuses a member whose cluster-wide settings (partition count, backup count) differ from the
+  // cluster's as the store shows it.
+  absl::Status CheckSettings(const v1::MemberInfo& self);
   // (Re)starts the watch, then installs the stored table.
   void WatchAndLoadTable();
   void OnChange(const StoreChange& change);

@@ -156,8 +156,25 @@ absl::StatusOr<int> CallDispatcher::RoutePartition(const HostedMethod& hosted,
                                                    const google::protobuf::Message& request) {
   const auto& metadata = ctx.client_metadata();
   if (auto it = metadata.find(kPartitionKey); it != metadata.end()) {
-    return ParsePartitionId(std::string_view(it->second.data(), it->second.size()),
-                            partitions_.partition_count());
+    absl::StatusOr<int> hinted = ParsePartitionId(
+        std::string_view(it->second.data(), it->second.size()), partitions_.partition_count());
+    if (!hinted.ok() || hosted.method->routing_key == nullptr ||
+        metadata.find(kRoutedByHandlerKey) != metadata.end()) {
+      return hinted;
+    }
+    // A keyed call: the hint must be where the key is, or reads by key would never find what
+    // the call writes.
+    absl::StatusOr<uint64_t> key = hosted.method->routing_key(request);
+    if (!key.ok()) return key.status();
+    const int keyed = PartitionOf(*key, partitions_.partition_count());
+    if (keyed != *hinted) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("metadata gridrpc-partition: ", *hinted,
+                       " is not the partition of the call's routing key (",
+                       AsAbsl(hosted.method->routing_path), "), which is ", keyed,
+                       "; a call routed by a routing handler says so with ", kRoutedByHandlerKey));
+    }
+    return hinted;
   }
   // A plain gRPC client: route by the contract's key, as a smart client would have.
   if (hosted.method->routing_key != nullptr) {

@@ -27,7 +27,7 @@ bool Forwarder::Forward(const MethodDescriptor& method, grpc::CallbackServerCont
   call->context.AddMetadata(kPartitionKey, absl::StrCat(partition));
   for (const auto& [key, value] : metadata) {
     const std::string_view k(key.data(), key.size());
-    if (k.starts_with(kMetaArgumentPrefix) || k == kLookupNameKey) {
+    if (k.starts_with(kMetaArgumentPrefix) || k == kLookupNameKey || k == kRoutedByHandlerKey) {
       call->context.AddMetadata(std::string(k), std::string(value.data(), value.size()));
     }
   }

@@ -176,6 +176,7 @@ v1::MemberInfo MemberCore::Info() const {
   info.set_id(id());
   info.set_address(context_.address());
   info.set_peer_address(context_.peer_address());
+  info.set_partition_count(options_.partition_count);
   return info;
 }
 

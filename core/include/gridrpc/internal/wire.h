@@ -15,6 +15,11 @@ namespace gridrpc::internal {
 // the call itself from the request's routing key, as the smart client does, so keyed calls
 // carry no gridrpc metadata at all.
 inline constexpr char kPartitionKey[] = "gridrpc-partition";
+// Request metadata on a call whose partition a client-side routing handler chose: its
+// `gridrpc-partition` may differ from the partition of the contract's routing key. Without it a
+// member refuses a partition that disagrees with the key (INVALID_ARGUMENT): the write would
+// land where reads by key never look.
+inline constexpr char kRoutedByHandlerKey[] = "gridrpc-routed-by-handler";
 // Request metadata prefix of meta arguments: `gridrpc-meta-<name>`.
 inline constexpr std::string_view kMetaArgumentPrefix = "gridrpc-meta-";
 // Request metadata: the lookup name of the service instance to run the call on. Absent: the
