@@ -90,7 +90,7 @@ class MembershipStoreTest : public ::testing::TestWithParam<Kind> {
   }
 
   int64_t OpenSession() {
-    absl::StatusOr<int64_t> session = store_->OpenSession(absl::Seconds(10), [] {});
+    absl::StatusOr<int64_t> session = store_->OpenSession(absl::Seconds(10), SessionEvents{});
     EXPECT_TRUE(session.ok()) << session.status();
     return session.value_or(0);
   }

@@ -15,6 +15,7 @@
 #include "gridrpc/proxy.h"
 #include "member/member_core.h"
 #include "test_util.h"
+#include "testing/fake_clock.h"
 
 namespace gridrpc::internal {
 namespace {
@@ -49,11 +50,12 @@ class PlannerTest : public ::testing::Test {
   Node& AddNode(std::string secret = "planner test") {
     auto node = std::make_unique<Node>();
     node->member = Member::Create({.member_id = "m" + std::to_string(nodes_.size()),
-                                   .cluster_secret = std::move(secret)})
+                                   .cluster_secret = std::move(secret),
+                                   .clock = &clock_})
                        .value();
     EXPECT_TRUE(examples::AddExampleServices(*node->member).ok());
     EXPECT_TRUE(node->member->Start().ok());
-    node->session = store_.OpenSession(absl::Seconds(10), [] {}).value();
+    node->session = store_.OpenSession(absl::Seconds(10), SessionEvents{}).value();
     MemberCore& core = CoreOf(*node->member);
     EXPECT_TRUE(store_.Register(node->session, core.Info()).ok());
     // What its coordinator's watch would do: a joining member learns the committed table.
@@ -66,6 +68,7 @@ class PlannerTest : public ::testing::Test {
             .cluster_name = core.options().cluster_name,
             .partition_count = core.options().partition_count,
             .backup_count = 1,
+            .recovery_grace = recovery_grace_,
             .peers = core.peers(),
             .tunables = core.tunables(),
             .clock = core.clock(),
@@ -76,11 +79,20 @@ class PlannerTest : public ::testing::Test {
     return *nodes_.back();
   }
 
+  // The node's session ended (a lease that expired while the store was away); it registers
+  // again with a new one, as its coordinator does when the store is back.
+  void Reregister(Node& node) {
+    node.session = store_.OpenSession(absl::Seconds(10), SessionEvents{}).value();
+    ASSERT_TRUE(store_.Register(node.session, CoreOf(*node.member).Info()).ok());
+  }
+
   std::shared_ptr<const PartitionTable> Committed() {
     return std::make_shared<const PartitionTable>(
         PartitionTable::FromProto(*store_.ReadTable().value()).value());
   }
 
+  testing::FakeClock clock_;  // the members' and their planners'
+  absl::Duration recovery_grace_ = absl::ZeroDuration();
   InMemoryStore store_;
   std::vector<std::unique_ptr<Node>> nodes_;
 };
@@ -173,6 +185,56 @@ TEST_F(PlannerTest, PartitionsWhoseCopiesFailKeepTheirReplicas) {
     ASSERT_TRUE(value.ok()) << value.status();
     EXPECT_EQ(value->value(), k + 1) << get.name();
   }
+}
+
+// A store outage ends every session at once (etcd revoking leases that could not be renewed).
+// The first member back takes the planner role while the others are still away: it must not
+// promote them out of the table, which would reset every partition they held alone.
+class RecoveryPlannerTest : public PlannerTest {
+ protected:
+  void SetUp() override {
+    recovery_grace_ = absl::Seconds(5);
+    PlannerTest::SetUp();
+  }
+};
+
+TEST_F(RecoveryPlannerTest, MembersBackFromAnOutageAreNotPromotedAway) {
+  Node& a = *nodes_[0];
+  ASSERT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kChanged);
+  for (auto& node : nodes_) store_.AbandonSession(node->session);  // the outage
+  Reregister(a);
+  absl::StatusOr<Planner::Round> first = a.planner->RunRound(a.session);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->outcome, Planner::Outcome::kWaiting);  // the others may come back
+  clock_.Advance(absl::Seconds(4));
+  EXPECT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kWaiting);
+  for (int i = 1; i < 3; ++i) Reregister(*nodes_[i]);
+  EXPECT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kSettled);
+  EXPECT_EQ(Committed()->version(), 1);  // nobody was promoted: the cluster resumes as it was
+  EXPECT_EQ(Committed()->member_count(), 3);
+}
+
+TEST_F(RecoveryPlannerTest, AMemberStillAwayAfterTheGraceIsTakenForCrashed) {
+  Node& a = *nodes_[0];
+  ASSERT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kChanged);
+  for (auto& node : nodes_) store_.AbandonSession(node->session);
+  Reregister(a);
+  Reregister(*nodes_[1]);
+  EXPECT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kWaiting);
+  clock_.Advance(absl::Seconds(6));
+  EXPECT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kChanged);
+  EXPECT_EQ(Committed()->member_count(), 2);
+  EXPECT_EQ(Committed()->MemberIndex(nodes_[2]->member->id()), -1);
+}
+
+// A member the planner saw registered in its own term and that then went away crashed: its
+// session ended while the store was there to see it. No grace.
+TEST_F(RecoveryPlannerTest, AMemberSeenInTheTermIsPromotedAtOnce) {
+  Node& a = *nodes_[0];
+  ASSERT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kChanged);
+  store_.AbandonSession(nodes_[2]->session);
+  EXPECT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kChanged);
+  EXPECT_EQ(Committed()->MemberIndex(nodes_[2]->member->id()), -1);
 }
 
 }  // namespace

@@ -9,7 +9,9 @@
 #include "example_services.h"
 #include "gridrpc/embedded_cluster.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "member/member_core.h"
 #include "test_util.h"
+#include "testing/fake_clock.h"
 
 namespace gridrpc {
 namespace {
@@ -211,6 +213,50 @@ TEST(EmbeddedClusterTest, MembersCanBeReadWhileOthersJoin) {
   }
   joins.join();
   EXPECT_EQ(cluster->partition_table()->member_count(), 4);
+}
+
+}  // namespace
+}  // namespace gridrpc
+
+namespace gridrpc {
+namespace {
+
+using ::gridrpc::testing::FakeClock;
+
+// A member acts on its membership only until its session is certainly alive, by its own clock:
+// past that it answers no read and no write, before it has heard anything from its store.
+TEST(MemberTest, AMemberPastItsSessionAnswersNothingUntilRenewed) {
+  FakeClock clock;
+  auto member = Member::Create({.cluster_secret = "s", .clock = &clock}).value();
+  ASSERT_TRUE(examples::AddExampleServices(*member).ok());
+  ASSERT_TRUE(member->Start().ok());
+  ASSERT_TRUE(member->InstallPartitionTable(SingleMemberTable(*member)).ok());
+  internal::Partitions& partitions = internal::CoreOf(*member).partitions();
+  partitions.set_valid_until(clock.Now() + absl::Seconds(2));
+
+  examples::IncRequest inc;
+  inc.set_name("fenced");
+  inc.set_amount(1);
+  examples::GetRequest get;
+  get.set_name("fenced");
+  ASSERT_TRUE(RawCall(member->InProcessChannel(), "/examples.Counter/Inc", inc.SerializeAsString())
+                  .status.ok());
+  clock.Advance(absl::Seconds(3));  // the session may have expired
+  for (const auto& [method, request] :
+       {std::pair{"/examples.Counter/Inc", inc.SerializeAsString()},
+        std::pair{"/examples.Counter/Get", get.SerializeAsString()}}) {
+    RawResult r = RawCall(member->InProcessChannel(), method, request);
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE) << method;
+    EXPECT_THAT(r.status.error_message(), HasSubstr("cannot confirm its membership")) << method;
+    EXPECT_TRUE(r.trailers.contains("gridrpc-wrong-owner")) << method;  // it did not run
+  }
+  partitions.set_valid_until(clock.Now() + absl::Seconds(2));  // renewed
+  RawResult r =
+      RawCall(member->InProcessChannel(), "/examples.Counter/Get", get.SerializeAsString());
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  examples::GetResponse value;
+  ASSERT_TRUE(value.ParseFromString(r.response));
+  EXPECT_EQ(value.value(), 1);  // the refused Inc did not run
 }
 
 }  // namespace

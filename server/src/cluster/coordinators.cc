@@ -40,6 +40,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> NewEtcdCoordinator(EtcdCoordinatorO
       internal::StoreCoordinatorOptions{
           .lease_ttl = options.lease_ttl,
           .backup_count = options.backup_count,
+          // Members fenced by an etcd outage come back within a TTL of its return.
+          .recovery_grace = options.lease_ttl,
           .membership_timeout = options.membership_timeout,
           .on_expelled = std::move(options.on_expelled),
       });

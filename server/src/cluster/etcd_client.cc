@@ -202,6 +202,7 @@ struct EtcdClient::KeepAliveState {
   int64_t lease = 0;
   absl::Duration ttl;
   std::function<void()> on_lost;
+  std::function<void(absl::Time)> on_renewed;  // may be empty
   std::thread thread;  // set once before the thread can be stopped; joined by StopKeepAlive
 
   Mutex mu;
@@ -372,8 +373,8 @@ absl::StatusOr<int64_t> EtcdClient::GrantLease(absl::Duration ttl) {
   return response.id();
 }
 
-absl::Status EtcdClient::KeepAlive(int64_t lease, absl::Duration ttl,
-                                   std::function<void()> on_lost) {
+absl::Status EtcdClient::KeepAlive(int64_t lease, absl::Duration ttl, std::function<void()> on_lost,
+                                   std::function<void(absl::Time valid_until)> on_renewed) {
   if (ttl <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat("etcd keep-alive of lease ", lease,
                                                    ": ttl must be positive, is ",
@@ -383,6 +384,7 @@ absl::Status EtcdClient::KeepAlive(int64_t lease, absl::Duration ttl,
   state->lease = lease;
   state->ttl = ttl;
   state->on_lost = std::move(on_lost);
+  state->on_renewed = std::move(on_renewed);
   std::shared_ptr<KeepAliveState> finished;  // a lost keep-alive of the same lease, replaced
   {
     MutexLock lock(&mu_);
@@ -437,6 +439,7 @@ void EtcdClient::RunKeepAlive(std::shared_ptr<Stubs> stubs, std::shared_ptr<Keep
         break;
       }
       expiry = sent + absl::Seconds(response.ttl());
+      if (s->on_renewed) s->on_renewed(expiry);
       if (s->WaitForStop(sent + std::min(s->ttl, absl::Seconds(response.ttl())) / 3)) break;
     }
     bool stopping;
@@ -456,6 +459,30 @@ void EtcdClient::RunKeepAlive(std::shared_ptr<Stubs> stubs, std::shared_ptr<Keep
     s->done = true;
   }
   s->on_lost();
+}
+
+absl::StatusOr<absl::Duration> EtcdClient::RefreshLease(int64_t lease) {
+  grpc::ClientContext context;
+  SetRpcDeadline(context);
+  std::unique_ptr<grpc::ClientReaderWriter<etcdserverpb::LeaseKeepAliveRequest,
+                                           etcdserverpb::LeaseKeepAliveResponse>>
+      stream = stubs_->lease->LeaseKeepAlive(&context);
+  etcdserverpb::LeaseKeepAliveRequest request;
+  request.set_id(lease);
+  etcdserverpb::LeaseKeepAliveResponse response;
+  const bool answered = stream->Write(request) && stream->Read(&response);
+  context.TryCancel();
+  const grpc::Status status = stream->Finish();
+  if (!answered) {
+    return EtcdError(
+        absl::StrCat("LeaseKeepAlive of ", lease), endpoints_,
+        status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "no answer") : status);
+  }
+  if (response.ttl() <= 0) {
+    return absl::NotFoundError(
+        absl::StrCat("etcd lease ", lease, " at ", endpoints_, " has expired or was revoked"));
+  }
+  return absl::Seconds(response.ttl());
 }
 
 void EtcdClient::StopKeepAlive(KeepAliveState& state) {

@@ -137,7 +137,15 @@ class EtcdClient {
   // once, from that thread, if etcd says the lease is gone (TTL <= 0) or it could not be
   // refreshed before it would have expired; the keep-alive stops then. `on_lost` may call
   // RevokeLease. Fails with ALREADY_EXISTS if `lease` is already being kept alive.
-  absl::Status KeepAlive(int64_t lease, absl::Duration ttl, std::function<void()> on_lost);
+  // `on_renewed`, if set, runs from that thread after every refresh with the time until which
+  // the lease is certainly alive on this host's clock (the refresh's send time plus the TTL
+  // etcd granted): a member acts on its lease only until then.
+  absl::Status KeepAlive(int64_t lease, absl::Duration ttl, std::function<void()> on_lost,
+                         std::function<void(absl::Time valid_until)> on_renewed = nullptr);
+
+  // Refreshes `lease` once, now: the TTL etcd granted; NOT_FOUND when etcd says the lease is
+  // gone (expired or revoked), UNAVAILABLE when etcd does not answer.
+  absl::StatusOr<absl::Duration> RefreshLease(int64_t lease);
 
   // Stops the lease's keep-alive (if any; on_lost is not called) and revokes it, deleting the
   // keys attached to it.

@@ -30,12 +30,23 @@ std::string EtcdStore::Describe() const {
   return absl::StrCat("etcd at ", etcd_->endpoints(), " under ", prefix_);
 }
 
-absl::StatusOr<int64_t> EtcdStore::OpenSession(absl::Duration ttl,
-                                               std::function<void()> on_expired) {
+absl::StatusOr<int64_t> EtcdStore::OpenSession(absl::Duration ttl, SessionEvents events) {
+  const absl::Time asked = absl::Now();
   absl::StatusOr<int64_t> lease = etcd_->GrantLease(ttl);
   if (!lease.ok()) return lease.status();
-  if (absl::Status s = etcd_->KeepAlive(*lease, ttl, std::move(on_expired)); !s.ok()) return s;
+  if (events.renewed) events.renewed(asked + ttl);  // granted after it was asked for
+  if (absl::Status s = etcd_->KeepAlive(*lease, ttl, events.lost, events.renewed); !s.ok()) {
+    return s;
+  }
   return *lease;
+}
+
+absl::Status EtcdStore::ResumeSession(int64_t session, absl::Duration ttl, SessionEvents events) {
+  const absl::Time asked = absl::Now();
+  absl::StatusOr<absl::Duration> granted = etcd_->RefreshLease(session);
+  if (!granted.ok()) return granted.status();
+  if (events.renewed) events.renewed(asked + std::min(ttl, *granted));
+  return etcd_->KeepAlive(session, ttl, events.lost, events.renewed);
 }
 
 absl::Status EtcdStore::CloseSession(int64_t session) { return etcd_->RevokeLease(session); }

@@ -25,8 +25,8 @@ class EtcdStore final : public MembershipStore {
       : etcd_(std::move(etcd)), prefix_(std::move(prefix)) {}
 
   std::string Describe() const override;
-  absl::StatusOr<int64_t> OpenSession(absl::Duration ttl,
-                                      std::function<void()> on_expired) override;
+  absl::StatusOr<int64_t> OpenSession(absl::Duration ttl, SessionEvents events) override;
+  absl::Status ResumeSession(int64_t session, absl::Duration ttl, SessionEvents events) override;
   absl::Status CloseSession(int64_t session) override;
   void AbandonSession(int64_t session) override;
   absl::Status Register(int64_t session, const v1::MemberInfo& member) override;

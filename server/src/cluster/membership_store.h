@@ -53,6 +53,12 @@ struct ClusterView {
   int64_t table_revision = 0;
 };
 
+// What a session's holder hears about it (membership_store.h, OpenSession).
+struct SessionEvents {
+  std::function<void(absl::Time valid_until)> renewed;
+  std::function<void()> lost;
+};
+
 // One change a watch reports.
 struct StoreChange {
   int64_t revision = 0;
@@ -74,14 +80,21 @@ class MembershipStore {
   // Where the store is, for messages ("etcd at http://...", "in memory").
   virtual std::string Describe() const = 0;
 
-  // Opens a session that lives while it is renewed, `ttl` at most without renewal. `on_expired`
-  // runs once if the store ends it without CloseSession (it was not renewed in time).
-  virtual absl::StatusOr<int64_t> OpenSession(absl::Duration ttl,
-                                              std::function<void()> on_expired) = 0;
-  // Ends the session now: what was written on it disappears at once. on_expired does not run.
+  // Opens a session that lives while it is renewed, `ttl` at most without renewal, and keeps
+  // renewing it. `events.renewed` runs, before OpenSession returns and after each renewal, with
+  // the time until which the session is certainly alive by this host's clock (in memory:
+  // absl::InfiniteFuture()); a member acts for its session only until then. `events.lost` runs
+  // once when renewing stopped: the session could not be renewed in time (the store may still
+  // hold it: ResumeSession tells), or the store ended it.
+  virtual absl::StatusOr<int64_t> OpenSession(absl::Duration ttl, SessionEvents events) = 0;
+  // After `lost`: renews `session` again if the store still holds it (etcd keeps leases alive
+  // across its own restarts), reporting to `events` as OpenSession does. NOT_FOUND when the
+  // session is gone (open a new one), UNAVAILABLE when the store does not answer (try later).
+  virtual absl::Status ResumeSession(int64_t session, absl::Duration ttl, SessionEvents events) = 0;
+  // Ends the session now: what was written on it disappears at once. `lost` does not run.
   virtual absl::Status CloseSession(int64_t session) = 0;
   // Stops renewing the session, as a crash would: it ends when the store notices (etcd: after
-  // its TTL; in memory: at once). on_expired does not run.
+  // its TTL; in memory: at once). `lost` does not run.
   virtual void AbandonSession(int64_t session) = 0;
 
   // Registers `member` on `session` (replacing an earlier registration of the same id).

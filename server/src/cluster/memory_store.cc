@@ -36,11 +36,26 @@ InMemoryStore::~InMemoryStore() {
   dispatcher_.join();
 }
 
-absl::StatusOr<int64_t> InMemoryStore::OpenSession(absl::Duration, std::function<void()>) {
-  MutexLock lock(&mu_);
-  const int64_t session = next_session_++;
-  sessions_.insert(session);
+absl::StatusOr<int64_t> InMemoryStore::OpenSession(absl::Duration, SessionEvents events) {
+  int64_t session;
+  {
+    MutexLock lock(&mu_);
+    session = next_session_++;
+    sessions_.insert(session);
+  }
+  if (events.renewed) events.renewed(absl::InfiniteFuture());  // never expires by itself
   return session;
+}
+
+absl::Status InMemoryStore::ResumeSession(int64_t session, absl::Duration, SessionEvents events) {
+  {
+    MutexLock lock(&mu_);
+    if (!sessions_.contains(session)) {
+      return absl::NotFoundError(absl::StrCat("session ", session, " has ended"));
+    }
+  }
+  if (events.renewed) events.renewed(absl::InfiniteFuture());
+  return absl::OkStatus();
 }
 
 absl::Status InMemoryStore::CloseSession(int64_t session) {

@@ -22,8 +22,8 @@ class InMemoryStore final : public MembershipStore {
   ~InMemoryStore() override;  // outlives every watch and session of its users
 
   std::string Describe() const override { return "in memory"; }
-  absl::StatusOr<int64_t> OpenSession(absl::Duration ttl,
-                                      std::function<void()> on_expired) override;
+  absl::StatusOr<int64_t> OpenSession(absl::Duration ttl, SessionEvents events) override;
+  absl::Status ResumeSession(int64_t session, absl::Duration ttl, SessionEvents events) override;
   absl::Status CloseSession(int64_t session) override;
   void AbandonSession(int64_t session) override;
   absl::Status Register(int64_t session, const v1::MemberInfo& member) override;

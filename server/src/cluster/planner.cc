@@ -24,22 +24,37 @@ bool SameAssignment(const PartitionTable& a, const PartitionTable& b) {
 
 }  // namespace
 
+absl::StatusOr<std::optional<ClusterView>> Planner::ReadAsPlanner(int64_t session) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (term_ == 0) {
+      absl::StatusOr<int64_t> term = store_.Campaign(session, context_.member_id);
+      if (!term.ok()) return term.status();
+      if (*term == 0) return std::nullopt;
+      if (*term != last_term_) {  // a new term: what was seen before says nothing now
+        seen_in_term_.clear();
+        missing_since_.clear();
+        last_term_ = *term;
+      }
+      term_ = *term;
+    }
+    absl::StatusOr<ClusterView> view = store_.Read();
+    if (!view.ok()) return view.status();
+    if (view->planner_term == term_) return *std::move(view);
+    term_ = 0;  // the role passed on (our session ended, or it was taken over): campaign again
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<Planner::Round> Planner::RunRound(int64_t session) {
-  if (term_ == 0) {
-    absl::StatusOr<int64_t> term = store_.Campaign(session, context_.member_id);
-    if (!term.ok()) return term.status();
-    if (*term == 0) return Round{};
-    term_ = *term;
-  }
-  absl::StatusOr<ClusterView> view = store_.Read();
-  if (!view.ok()) return view.status();
-  if (view->planner_term != term_) {
-    term_ = 0;  // the role passed on (our session ended, or it was taken over)
-    return Round{.revision = view->revision};
-  }
+  absl::StatusOr<std::optional<ClusterView>> read = ReadAsPlanner(session);
+  if (!read.ok()) return read.status();
+  if (!read->has_value()) return Round{};
+  ClusterView* view = &**read;
   others_.clear();
   std::vector<v1::MemberInfo> staying;
   for (const auto& [id, info] : view->members) {
+    seen_in_term_.insert(id);
+    missing_since_.erase(id);
     if (id != context_.member_id) others_.push_back(info);
     // A member that does not share the cluster's partition count cannot hold its partitions
     // (its coordinator refuses it at join; this covers two that registered at once).
@@ -63,10 +78,22 @@ absl::StatusOr<Planner::Round> Planner::RunRound(int64_t session) {
   if (!parsed.ok()) return parsed.status();
   auto current = std::make_shared<const PartitionTable>(*std::move(parsed));
 
+  // A member of the table that is not registered crashed, if this planner saw it registered in
+  // its term (its session ended while the store was up) or it stayed away for the recovery
+  // grace; until then nothing moves: it may be a member fenced by a store outage, coming back.
   std::vector<std::string> crashed;
+  bool waiting = false;
+  const absl::Time now = context_.clock.Now();
   for (const v1::MemberInfo& m : current->proto().members()) {
-    if (!view->members.contains(m.id())) crashed.push_back(m.id());
+    if (view->members.contains(m.id())) continue;
+    const absl::Time since = missing_since_.try_emplace(m.id(), now).first->second;
+    if (seen_in_term_.contains(m.id()) || now - since >= context_.recovery_grace) {
+      crashed.push_back(m.id());
+    } else {
+      waiting = true;
+    }
   }
+  if (waiting) return Round{.outcome = Outcome::kWaiting, .revision = view->revision};
   bool promoted = false;
   if (!crashed.empty()) {
     absl::StatusOr<std::shared_ptr<const PartitionTable>> next =

@@ -15,7 +15,10 @@
 #define GRIDRPC_SERVER_SRC_CLUSTER_PLANNER_H_
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +34,10 @@ class Planner {
     std::string cluster_name;
     int partition_count;
     int backup_count;  // backups per partition in the tables it plans (capped by members)
+    // How long a member of the table that this planner never saw alive in its term may be
+    // missing before it is taken for crashed: members fenced by a store outage register again
+    // when it is back, and must not be promoted away meanwhile. 0: at once (in memory).
+    absl::Duration recovery_grace;
     PeerChannels& peers;
     const MemberTunables& tunables;
     const Clock& clock;
@@ -42,6 +49,7 @@ class Planner {
     kNotPlanner,  // another member plans
     kSettled,     // the table fits the membership: nothing to do
     kChanged,     // a table was committed (and maybe replicas moved)
+    kWaiting,     // members of the table are missing, within the recovery grace: look again
   };
   struct Round {
     Outcome outcome = Outcome::kNotPlanner;
@@ -62,6 +70,9 @@ class Planner {
   const std::vector<v1::MemberInfo>& others() const { return others_; }
 
  private:
+  // Takes the planner role if nobody holds it and reads the store as its planner; nullopt when
+  // another member plans.
+  absl::StatusOr<std::optional<ClusterView>> ReadAsPlanner(int64_t session);
   // Writes `table` if this planner still plans and the stored table is still the one it read,
   // then installs it on the members it lists.
   absl::Status CommitFenced(std::shared_ptr<const PartitionTable> table);
@@ -70,8 +81,13 @@ class Planner {
   MembershipStore& store_;
   const Context context_;
   int64_t term_ = 0;            // of the planner role while this planner holds it; 0: not
+  int64_t last_term_ = 0;       // the last term it held
   int64_t table_revision_ = 0;  // of the table last read or written
   std::vector<v1::MemberInfo> others_;
+  // Within the current term: members seen registered, and since when others of the table have
+  // been missing.
+  std::set<std::string> seen_in_term_;
+  std::map<std::string, absl::Time> missing_since_;
 };
 
 }  // namespace gridrpc::internal

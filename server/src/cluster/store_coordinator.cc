@@ -53,25 +53,80 @@ absl::Status StoreCoordinator::Register(Member& member) {
           .cluster_name = core_->options().cluster_name,
           .partition_count = core_->options().partition_count,
           .backup_count = options_.backup_count,
+          .recovery_grace = options_.recovery_grace,
           .peers = core_->peers(),
           .tunables = core_->tunables(),
           .clock = core_->clock(),
           .notify = [this](const std::function<void(MigrationListener&)>& event) { Notify(event); },
       });
-  absl::StatusOr<int64_t> session = store_->OpenSession(options_.lease_ttl, [this] {
-    Expel(absl::StrCat("its session in ", store_->Describe(), " expired"));
-  });
+  if (absl::Status s = OpenAndRegister(); !s.ok()) return s;
+  WatchAndLoadTable();
+  return absl::OkStatus();
+}
+
+SessionEvents StoreCoordinator::Events() {
+  // The member acts on its membership only while the session is certainly alive, less a
+  // margin for the clocks of this host and the store's.
+  const absl::Duration margin = std::min(options_.lease_ttl / 10, absl::Milliseconds(500));
+  return {
+      .renewed =
+          [this, margin](absl::Time valid_until) {
+            core_->partitions().set_valid_until(valid_until - margin);
+          },
+      .lost = [this] { SessionLost(); },
+  };
+}
+
+absl::Status StoreCoordinator::OpenAndRegister() {
+  absl::StatusOr<int64_t> session = store_->OpenSession(options_.lease_ttl, Events());
   if (!session.ok()) return session.status();
-  session_ = *session;
   v1::MemberInfo info = core_->Info();
   info.set_backup_count(options_.backup_count);
-  if (absl::Status s = CheckSettings(info); !s.ok()) {
-    store_->CloseSession(session_).IgnoreError();
-    session_ = 0;
-    return s;
+  absl::Status status = CheckSettings(info);
+  if (status.ok()) status = store_->Register(*session, info);
+  if (!status.ok()) {
+    store_->CloseSession(*session).IgnoreError();
+    return status;
   }
-  WatchAndLoadTable();
-  return store_->Register(session_, info);
+  session_ = *session;
+  return absl::OkStatus();
+}
+
+void StoreCoordinator::SessionLost() {
+  core_->partitions().set_valid_until(absl::InfinitePast());  // fenced at once
+  std::fprintf(stderr,
+               "gridrpc: member %s cannot renew its session in %s: it answers no call until it "
+               "can, and keeps its replicas\n",
+               core_->id().c_str(), store_->Describe().c_str());
+  MutexLock lock(&mu_);
+  session_lost_ = true;
+  woken_ = true;
+  changed_.NotifyAll();
+}
+
+void StoreCoordinator::Recover() {
+  absl::Status resumed = store_->ResumeSession(session_, options_.lease_ttl, Events());
+  if (resumed.ok()) {
+    std::fprintf(stderr, "gridrpc: member %s renewed its session in %s again\n",
+                 core_->id().c_str(), store_->Describe().c_str());
+  } else if (absl::IsNotFound(resumed)) {
+    // The store ended the session: register again, under the same id. If the cluster replaced
+    // this member meanwhile, the committed table says so and it drops what it holds.
+    store_->AbandonSession(session_);
+    if (absl::Status s = OpenAndRegister(); !s.ok()) {
+      if (absl::IsFailedPrecondition(s)) Expel(std::string(s.message()));
+      std::fprintf(stderr, "gridrpc: member %s registering again: %s\n", core_->id().c_str(),
+                   s.ToString().c_str());
+      return;
+    }
+    std::fprintf(stderr, "gridrpc: member %s registered again in %s with a new session\n",
+                 core_->id().c_str(), store_->Describe().c_str());
+    WatchAndLoadTable();
+  } else {
+    return;  // the store is still away: fenced, try again at the next tick
+  }
+  MutexLock lock(&mu_);
+  session_lost_ = false;
 }
 
 absl::Status StoreCoordinator::CheckSettings(const v1::MemberInfo& self) {
@@ -238,10 +293,17 @@ void StoreCoordinator::InstallFromStore(const v1::PartitionTable& proto) {
       dropped = !leaving_ && listed_;  // else a table from before we joined
     }
     if (dropped) {
-      Expel("a committed table no longer lists it");
-    } else {
-      core_->partitions().Observe(std::move(table));  // a joining member learns its peers
+      // Replaced while it was away (its session ended and its partitions were promoted
+      // elsewhere): what it holds is stale. It drops it and joins again, as a new member would.
+      std::fprintf(stderr,
+                   "gridrpc: member %s was replaced in table version %lld while it was away: it "
+                   "drops its replicas and joins again\n",
+                   core_->id().c_str(), static_cast<long long>(table->version()));
+      core_->partitions().DropAll();
+      MutexLock lock(&mu_);
+      listed_ = false;
     }
+    core_->partitions().Observe(std::move(table));  // a joining member learns its peers
     return;
   }
   absl::Status s = core_->InstallPartitionTable(std::move(table));
@@ -276,6 +338,7 @@ void StoreCoordinator::PlannerLoop() {
   while (true) {
     bool expel = false;
     bool rewatch = false;
+    bool lost = false;
     std::string why;
     {
       MutexLock lock(&mu_);
@@ -289,6 +352,7 @@ void StoreCoordinator::PlannerLoop() {
         why = expelled_why_;
       }
       rewatch = watch_broken_;
+      lost = session_lost_;
     }
     if (expel) {
       std::fprintf(stderr, "gridrpc: member %s leaves the cluster: %s\n", core_->id().c_str(),
@@ -299,6 +363,10 @@ void StoreCoordinator::PlannerLoop() {
         core_->Stop(absl::ZeroDuration(), /*terminate=*/true);
       }
       return;
+    }
+    if (lost) {
+      Recover();  // plans nothing without a session
+      continue;
     }
     if (rewatch) WatchAndLoadTable();  // the store was away (etcd restarting, a leader change)
     absl::StatusOr<Planner::Round> round = planner_->RunRound(session_);

@@ -1,8 +1,14 @@
 // StoreCoordinator: the Coordinator (gridrpc/coordinator.h) of one member, over any membership
 // store. It opens the member's session, registers it, watches the store (installing every
 // committed table on its member), runs the planner loop (planner.h) whenever the store changes,
-// relays the migration events it plans to the other members, and expels its member when the
-// session is lost or a committed table drops it.
+// relays the migration events it plans to the other members.
+//
+// The member acts on its membership only while its session is certainly alive (Partitions'
+// fence, renewed with the session). A session that cannot be renewed fences the member at once:
+// it answers nothing but keeps its replicas, and the coordinator resumes the session when the
+// store is back, or registers the member again under its id if the store ended it. A member the
+// cluster replaced while it was away (a committed table no longer lists it) drops its replicas
+// and joins again. Only a member the cluster refuses to take back (other settings) is expelled.
 //
 // Both kinds of cluster use it: NewEtcdCoordinator over etcd, and the embedded cluster (and a
 // member alone) over an in-memory store.
@@ -30,9 +36,11 @@ class MemberCore;
 struct StoreCoordinatorOptions {
   absl::Duration lease_ttl = absl::Seconds(5);
   int backup_count = 1;
+  // See Planner::Context::recovery_grace (etcd: the lease TTL; in memory: 0).
+  absl::Duration recovery_grace = absl::ZeroDuration();
   absl::Duration membership_timeout = absl::Seconds(60);
-  // Called once, from the planner loop, when the member was expelled; the default terminates
-  // the member. Must not block for long.
+  // Called once, from the planner loop, when the member was expelled (the cluster refuses to
+  // take it back); the default terminates the member. Must not block for long.
   std::function<void()> on_expelled;
   // Called from the planner loop after a round in which this member planned and found nothing
   // to do, with the store revision it read: the cluster is settled at that revision.
@@ -69,6 +77,13 @@ class StoreCoordinator final : public Coordinator {
   void StopPlanning();
 
  private:
+  // Opens a session and registers the member on it (session_).
+  absl::Status OpenAndRegister();
+  SessionEvents Events();
+  // From a store thread: the session could not be renewed. The member is fenced at once; the
+  // loop tries to resume the session, else registers again.
+  void SessionLost();
+  void Recover();
   // Refuses a member whose cluster-wide settings (partition count, backup count) differ from the
   // cluster's as the store shows it.
   absl::Status CheckSettings(const v1::MemberInfo& self);
@@ -107,6 +122,7 @@ class StoreCoordinator final : public Coordinator {
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool watch_broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool session_lost_ ABSL_GUARDED_BY(mu_) = false;
 
   std::unique_ptr<StoreWatch> watch_;  // by Register, then only by the planner loop
   std::thread loop_;

@@ -61,7 +61,7 @@ MemberCore::MemberCore(MemberOptions options, std::string id, PeerSecurity secur
       security_(std::move(security)),
       context_(id, options_.cluster_name, options_.partition_count),
       registry_(id),
-      partitions_(id, options_.partition_count, executor_, registry_),
+      partitions_(id, options_.partition_count, executor_, registry_, clock_),
       peers_(security_, options_.tunables.max_message_bytes + kPeerMessageHeadroom),
       replicator_(partitions_, executor_, peers_, options_.tunables, counters_, guard_),
       backups_(context_, registry_, partitions_, executor_, peers_, options_.tunables, counters_,

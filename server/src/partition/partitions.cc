@@ -5,11 +5,12 @@
 namespace gridrpc::internal {
 
 Partitions::Partitions(std::string member_id, int partition_count, PartitionExecutor& executor,
-                       const ServiceRegistry& registry)
+                       const ServiceRegistry& registry, const Clock& clock)
     : member_id_(std::move(member_id)),
       partition_count_(partition_count),
       executor_(executor),
       registry_(registry),
+      clock_(clock),
       replicas_(partition_count),
       published_replica_index_(new std::atomic<int>[partition_count]),
       published_sequence_(new std::atomic<int64_t>[partition_count]),
@@ -104,6 +105,13 @@ Partitions::ReplicaState Partitions::replica_state(int partition) const {
 }
 
 absl::Status Partitions::CheckOwner(int partition) const {
+  if (Fenced()) {
+    return absl::UnavailableError(absl::StrCat(
+        "member ", member_id_, " cannot confirm its membership since ",
+        absl::FormatTime(absl::FromUnixNanos(valid_until_ns_.load(std::memory_order_relaxed)),
+                         absl::UTCTimeZone()),
+        " (its session may have expired): it answers no call until it can"));
+  }
   const PartitionReplica& replica = replicas_[partition];
   if (replica.frozen) {
     return absl::UnavailableError(
@@ -189,6 +197,24 @@ void Partitions::RunOnPartition(int partition, const ServiceBase& service,
   executor_.Execute(partition, [this, partition, hosted, fn = std::move(fn)]() mutable {
     std::move(fn)(replicas_[partition].serving() ? ContainerOf(*hosted, partition) : nullptr);
   });
+}
+
+void Partitions::DropAll() {
+  {
+    MutexLock lock(&mu_);
+    primaries_ = nullptr;
+  }
+  for (int p = 0; p < partition_count_; ++p) {
+    executor_.Execute(p, [this, p] {
+      PartitionReplica& replica = replicas_[p];
+      const bool was_backup = replica.replica_index > 0;
+      replica.replica_index = -1;
+      replica.frozen = false;
+      Clear(p);
+      for (ReplicaObserver* observer : observers_) observer->OnRoleChanged(p, replica, was_backup);
+      Publish(p);
+    });
+  }
 }
 
 void Partitions::ClearAll() {

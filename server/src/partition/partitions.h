@@ -14,6 +14,7 @@
 #define GRIDRPC_SERVER_SRC_PARTITION_PARTITIONS_H_
 
 #include <atomic>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "dispatch/service_registry.h"
+#include "gridrpc/clock.h"
 #include "gridrpc/internal/mutex.h"
 #include "gridrpc/partition_table.h"
 #include "gridrpc/peer.pb.h"
@@ -45,7 +47,7 @@ class Partitions {
   };
 
   Partitions(std::string member_id, int partition_count, PartitionExecutor& executor,
-             const ServiceRegistry& registry);
+             const ServiceRegistry& registry, const Clock& clock);
 
   int partition_count() const { return partition_count_; }
   // Whether `partition` is a partition id of this cluster (what peers send is checked first).
@@ -72,11 +74,22 @@ class Partitions {
   // Whether the installed table makes `member_id` the primary of `partition`.
   bool IsPrimaryInTable(int partition, std::string_view member_id) const;
 
+  // The fence: until when this member may act on its membership (its coordinator's session is
+  // certainly alive until then, by the member's clock). Past it the member answers no call, read
+  // or write, in any partition: it may already have been replaced. Infinite by default (a member
+  // without a coordinator, or in memory).
+  void set_valid_until(absl::Time valid_until) {
+    valid_until_ns_.store(absl::ToUnixNanos(valid_until), std::memory_order_relaxed);
+  }
+  bool Fenced() const {
+    return absl::ToUnixNanos(clock_.Now()) >= valid_until_ns_.load(std::memory_order_relaxed);
+  }
+
   // Cheap reads of what partitions publish (see Publish).
   ReplicaState replica_state(int partition) const;
-  // Primary and not frozen: calls for the partition run here.
+  // Primary, not frozen, not fenced: calls for the partition run here.
   bool serving(int partition) const {
-    return published_serving_[partition].load(std::memory_order_relaxed);
+    return published_serving_[partition].load(std::memory_order_relaxed) && !Fenced();
   }
 
   // Inside the partition from here on.
@@ -102,12 +115,17 @@ class Partitions {
                       absl::AnyInvocable<void(Container* container) &&> fn);
   // Clears every partition's containers, each in order with its partition's calls.
   void ClearAll();
+  // Drops every replica (containers, sequences, roles), each in order with its partition's
+  // calls: the member was replaced while it was away, and what it holds is stale.
+  void DropAll();
 
  private:
   const std::string member_id_;
   const int partition_count_;
   PartitionExecutor& executor_;
   const ServiceRegistry& registry_;
+  const Clock& clock_;
+  std::atomic<int64_t> valid_until_ns_{std::numeric_limits<int64_t>::max()};
   std::vector<ReplicaObserver*> observers_;
   // Indexed by partition; each entry is touched only by operations of its partition.
   std::vector<PartitionReplica> replicas_;
