@@ -9,8 +9,9 @@
 // free port), which they authenticate with a cluster secret (--cluster_secret_file) or mutual
 // TLS (--tls_cert_file, --tls_key_file and --tls_ca_file; the certificate and key alone give
 // both ports TLS). Prints "listening on HOST:PORT" once it serves and holds a partition table
-// (useful with port 0). SIGTERM or SIGINT hand its replicas over and stop it cleanly (exit 0); a
-// member expelled by the cluster (its etcd lease expired) stops at once and exits 3.
+// (useful with port 0). SIGTERM or SIGINT hand its replicas over and stop it cleanly (exit 0). A
+// member that cannot renew its etcd lease is fenced (answers nothing) and comes back when etcd
+// does; one the cluster refuses to take back (other settings) stops at once and exits 3.
 #include <unistd.h>
 
 #include <csignal>

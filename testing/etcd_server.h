@@ -100,6 +100,11 @@ class EtcdServer {
     return absl::OkStatus();
   }
 
+  // Pauses etcd (SIGSTOP), as a hung host would, and resumes it (SIGCONT). Leases whose TTL
+  // passed meanwhile expire when it resumes.
+  void Pause() { process_->Signal(SIGSTOP); }
+  void Resume() { process_->Signal(SIGCONT); }
+
   std::string LogTail() const { return process_->LogTail(); }
 
  private:

@@ -213,6 +213,7 @@ void MemberCore::Stop(absl::Duration grace, bool terminate) {
     if (state_ == State::kStopped) return;
     state_ = State::kStopping;
   }
+  backups_.Stop();  // a backup waiting for a predecessor would hold the peer server up
   StopServers(grace);
   guard_->Close();  // from here on, late callbacks leave the member alone
   for (const auto& service : registry_.services()) service->Shutdown(terminate);

@@ -67,6 +67,11 @@ grpc::ServerUnaryReactor* BackupApplier::HandleBackup(grpc::CallbackServerContex
               request.has_payload() ? std::optional<std::string>(request.payload()) : std::nullopt,
           parsed = std::move(parsed)]() mutable {
         PartitionReplica& replica = partitions_.replica(p);
+        if (stopping_.load()) {
+          reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                       absl::StrCat("member ", member_.id(), " is stopping")));
+          return;
+        }
         // Fencing: a primary that has not seen the table this member has may write here only if
         // that table still makes it the primary and this member a backup.
         if (table_version < replica.table_version &&
@@ -98,13 +103,24 @@ grpc::ServerUnaryReactor* BackupApplier::HandleBackup(grpc::CallbackServerContex
 
 void BackupApplier::OnRoleChanged(int partition, PartitionReplica& replica, bool was_backup) {
   if (replica.replica_index > 0) return;
+  FailPending(partition, absl::StrCat("member ", member_.id(),
+                                      " is no longer a backup of partition ", partition));
+}
+
+void BackupApplier::FailPending(int partition, const std::string& why) {
   Order& order = orders_[partition];
   for (auto& [sequence, pending] : order.pending) {
-    pending.reactor->Finish(grpc::Status(
-        grpc::StatusCode::UNAVAILABLE,
-        absl::StrCat("member ", member_.id(), " is no longer a backup of partition ", partition)));
+    pending.reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, why));
   }
   order.pending.clear();
+}
+
+void BackupApplier::Stop() {
+  stopping_.store(true);
+  for (int p = 0; p < partitions_.partition_count(); ++p) {
+    executor_.Execute(
+        p, [this, p] { FailPending(p, absl::StrCat("member ", member_.id(), " is stopping")); });
+  }
 }
 
 void BackupApplier::ApplyPending(int p) {
@@ -152,6 +168,10 @@ void BackupApplier::ApplyPending(int p) {
                  executor_.Execute(p, [this, p, awaited] {
                    Order& order = orders_[p];
                    order.resync_scheduled = false;
+                   if (stopping_.load()) {
+                     FailPending(p, absl::StrCat("member ", member_.id(), " is stopping"));
+                     return;
+                   }
                    if (order.pending.empty()) return;
                    if (partitions_.replica(p).sequence + 1 == awaited) {
                      Resync(p);  // still missing
@@ -189,6 +209,7 @@ void BackupApplier::Resync(int p) {
                  if (!status.ok()) {
                    std::fprintf(stderr, "gridrpc: resync of partition %d failed: %s\n", p,
                                 status.error_message().c_str());
+                   ApplyPending(p);  // what waits is not forgotten: look again after the grace
                    return;
                  }
                  if (call->response.sequence() > partitions_.replica(p).sequence) {

@@ -14,6 +14,7 @@
 
 #include <grpcpp/support/server_callback.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
@@ -45,6 +46,10 @@ class BackupApplier final : public ReplicaObserver {
   // operations were not acknowledged to anyone.
   void OnRoleChanged(int partition, PartitionReplica& replica, bool was_backup) override;
 
+  // The member is stopping: what waits for a predecessor is refused (its server can only stop
+  // once every call has been answered), and so is what arrives from now on.
+  void Stop();
+
  private:
   // An operation that arrived ahead of its predecessor; applied when they have.
   struct Pending {
@@ -66,6 +71,8 @@ class BackupApplier final : public ReplicaObserver {
   void ApplyPending(int partition);
   // Inside the partition: asks the primary for the whole partition.
   void Resync(int partition);
+  // Inside the partition: answers every pending operation UNAVAILABLE with `why`.
+  void FailPending(int partition, const std::string& why);
 
   const MemberContext& member_;
   const ServiceRegistry& registry_;
@@ -76,6 +83,7 @@ class BackupApplier final : public ReplicaObserver {
   MemberCounters& counters_;
   const std::shared_ptr<LifeGuard> guard_;
   std::vector<Order> orders_;  // by partition
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace gridrpc::internal
