@@ -51,6 +51,9 @@ ABSL_FLAG(std::string, etcd_endpoints, "http://127.0.0.1:2379",
 ABSL_FLAG(absl::Duration, lease_ttl, absl::Seconds(5),
           "a member silent for this long is declared crashed (--coordinator=etcd; whole seconds)");
 ABSL_FLAG(int, backup_count, 1, "backups per partition (--coordinator=etcd)");
+ABSL_FLAG(std::string, on_partition_lost, "refuse",
+          "a partition that lost every replica: refuse (answer DATA_LOSS until an operator "
+          "resets it) or reset (serve it again at once, empty: for caches)");
 
 // The coordinator --coordinator names.
 absl::StatusOr<std::unique_ptr<gridrpc::Coordinator>> NewCoordinator() {
@@ -59,10 +62,16 @@ absl::StatusOr<std::unique_ptr<gridrpc::Coordinator>> NewCoordinator() {
   if (kind != "etcd") {
     return absl::InvalidArgumentError("--coordinator must be embedded or etcd, not '" + kind + "'");
   }
+  const std::string on_lost = absl::GetFlag(FLAGS_on_partition_lost);
+  if (on_lost != "refuse" && on_lost != "reset") {
+    return absl::InvalidArgumentError("--on_partition_lost must be refuse or reset, not '" +
+                                      on_lost + "'");
+  }
   return gridrpc::NewEtcdCoordinator({
       .endpoints = absl::StrSplit(absl::GetFlag(FLAGS_etcd_endpoints), ',', absl::SkipEmpty()),
       .lease_ttl = absl::GetFlag(FLAGS_lease_ttl),
       .backup_count = absl::GetFlag(FLAGS_backup_count),
+      .reset_lost_partitions = on_lost == "reset",
       .on_expelled = [] { kill(getpid(), SIGUSR1); },  // main's sigwait stops the member
   });
 }

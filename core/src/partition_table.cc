@@ -154,6 +154,7 @@ PartitionTable PartitionTable::Rebalance(const PartitionTable& current,
   for (int p = 0; p < partitions; ++p) {
     v1::PartitionReplicas* r = proto.add_partitions();
     for (int m : assigned[p]) r->add_members(m);
+    r->set_lost(current.lost(p));  // new owners of a lost partition hold nothing either
   }
   return PartitionTable(std::move(proto));
 }
@@ -172,6 +173,13 @@ PartitionTable PartitionTable::Promote(const PartitionTable& table, std::string_
     }
     *replicas.mutable_members() = std::move(kept);
   }
+  return PartitionTable(std::move(proto));
+}
+
+PartitionTable PartitionTable::MarkLost(const PartitionTable& table,
+                                        const std::set<int>& partitions, bool lost) {
+  v1::PartitionTable proto = table.proto();
+  for (int p : partitions) proto.mutable_partitions(p)->set_lost(lost);
   return PartitionTable(std::move(proto));
 }
 

@@ -91,6 +91,11 @@ class PeerPlaneTest : public ClusterTest {
       event.set_kind(v1::MigrationEvent::MIGRATION_STARTED);
       calls.push_back({"ReportMigration", event.SerializeAsString()});
     }
+    {  // discards data (a partition that is not lost is refused anyway, once admitted)
+      v1::ResetLostPartitionsRequest reset;
+      reset.add_partitions(p);
+      calls.push_back({"ResetLostPartitions", reset.SerializeAsString()});
+    }
     return calls;
   }
 };

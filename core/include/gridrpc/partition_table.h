@@ -49,6 +49,9 @@ class PartitionTable {
   // that does not hold its data.
   static PartitionTable KeepReplicas(const PartitionTable& next, const PartitionTable& current,
                                      const std::set<int>& partitions);
+  // `table` with `partitions` marked lost (or no longer lost).
+  static PartitionTable MarkLost(const PartitionTable& table, const std::set<int>& partitions,
+                                 bool lost);
   // Checks what a peer sent: a positive partition count, one replica list per partition,
   // member indexes in range, no member twice in one replica list.
   static absl::StatusOr<PartitionTable> FromProto(v1::PartitionTable proto);
@@ -60,6 +63,8 @@ class PartitionTable {
   int member_count() const { return proto_.members_size(); }
   const v1::MemberInfo& member(int index) const { return proto_.members(index); }
 
+  // Whether the partition lost every replica (its replicas hold nothing; see PartitionLostEvent).
+  bool lost(int partition) const { return proto_.partitions(partition).lost(); }
   // Member index of the partition's primary, or -1 when it has none.
   int Owner(int partition) const;
   // Replica index (0 primary, 1.. backups) the member holds of the partition, or -1.

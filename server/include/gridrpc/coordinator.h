@@ -64,6 +64,9 @@ struct EtcdCoordinatorOptions {
   absl::Duration lease_ttl = absl::Seconds(5);
   // Backups per partition in the tables this member plans (capped by the member count).
   int backup_count = 1;
+  // A partition that lost every replica serves again at once, empty, instead of answering
+  // DATA_LOSS until an operator resets it (for caches: --on_partition_lost=reset).
+  bool reset_lost_partitions = false;
   // Keys live under <key_prefix><cluster_name>/.
   std::string key_prefix = "/gridrpc/";
   // How long Join waits for a table listing the member, and Leave for one without it.

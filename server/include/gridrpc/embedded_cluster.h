@@ -47,6 +47,8 @@ struct EmbeddedClusterOptions {
   // TLS), the members get a secret made up at start, which only they know.
   TlsOptions tls;
   std::string cluster_secret;
+  // See EtcdCoordinatorOptions::reset_lost_partitions.
+  bool reset_lost_partitions = false;
 };
 
 // Adds the services a member hosts; called once per member, before it starts.
@@ -85,8 +87,11 @@ class EmbeddedCluster {
   // backups are promoted at once, then the backup count is restored by migration. The crashed
   // member stays in member(index) but serves nothing.
   absl::Status Crash(int index);
+  // Crashes several members at once, before the cluster reacts to any of them: with more of
+  // them than a partition has backups, partitions are lost (see PartitionLostEvent).
+  absl::Status Crash(const std::vector<int>& indexes);
 
-  // Hears every migration process of the cluster, whichever member plans it.
+  // Hears every migration process (and partition loss) of the cluster, whichever member plans.
   void AddMigrationListener(std::shared_ptr<MigrationListener> listener);
 
   // Makes `table` the committed table without the planner's fences, for tests that stage a

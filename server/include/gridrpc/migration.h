@@ -40,8 +40,18 @@ struct ReplicaMigrationEvent {
   MigrationState state;  // after this migration
 };
 
+// A partition lost every replica: more members crashed at once than it had backups (Hazelcast's
+// PartitionLostEvent). It answers DATA_LOSS until an operator resets it (it then serves again,
+// empty), unless members run with --on_partition_lost=reset, which resets it at once.
+struct PartitionLostEvent {
+  int partition = -1;
+  int lost_replicas = 0;  // how many replicas it had
+  std::string reporter;   // member id of the member that found it lost (the planner)
+};
+
 // Called from the thread running the migration process, one event at a time, in order: started,
-// each replica migration, finished. Must not block for long.
+// each replica migration, finished; and partition losses, which the same planner finds. Must not
+// block for long.
 class MigrationListener {
  public:
   virtual ~MigrationListener() = default;
@@ -49,6 +59,7 @@ class MigrationListener {
   virtual void MigrationFinished(const MigrationState& state) {}
   virtual void ReplicaMigrationCompleted(const ReplicaMigrationEvent& event) {}
   virtual void ReplicaMigrationFailed(const ReplicaMigrationEvent& event) {}
+  virtual void PartitionLost(const PartitionLostEvent& event) {}
 };
 
 }  // namespace gridrpc

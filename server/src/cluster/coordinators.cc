@@ -42,6 +42,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> NewEtcdCoordinator(EtcdCoordinatorO
           .backup_count = options.backup_count,
           // Members fenced by an etcd outage come back within a TTL of its return.
           .recovery_grace = options.lease_ttl,
+          .reset_lost_partitions = options.reset_lost_partitions,
           .membership_timeout = options.membership_timeout,
           .on_expelled = std::move(options.on_expelled),
       });

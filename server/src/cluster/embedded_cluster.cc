@@ -62,13 +62,25 @@ class EmbeddedCluster::Impl {
     return WaitSettled();
   }
 
-  absl::Status Crash(int index) {
+  absl::Status Crash(const std::vector<int>& indexes) {
     internal::MutexLock ops(&ops_mu_);
-    absl::StatusOr<Node*> node = LiveNode(index);
-    if (!node.ok()) return node.status();
-    (*node)->member->Terminate();
-    (*node)->coordinator->Abandon();  // its session ends at once: a lease that expired
-    MarkGone(**node);
+    std::vector<Node*> victims;
+    for (int index : indexes) {
+      absl::StatusOr<Node*> node = LiveNode(index);
+      if (!node.ok()) return node.status();
+      victims.push_back(*node);
+    }
+    std::vector<int64_t> sessions;
+    for (Node* node : victims) {
+      node->member->Terminate();
+      node->coordinator->StopPlanning();
+      sessions.push_back(node->coordinator->session());
+    }
+    store_->AbandonSessions(sessions);  // together: leases that expired at the same moment
+    for (Node* node : victims) {
+      node->coordinator->Abandon();
+      MarkGone(*node);
+    }
     return WaitSettled();
   }
 
@@ -152,6 +164,7 @@ class EmbeddedCluster::Impl {
             -> absl::StatusOr<std::shared_ptr<internal::MembershipStore>> { return store; },
         internal::StoreCoordinatorOptions{
             .backup_count = options_.backup_count,
+            .reset_lost_partitions = options_.reset_lost_partitions,
             .on_settled = [this](int64_t revision) { OnSettled(revision); },
         });
     {
@@ -270,7 +283,10 @@ std::shared_ptr<const PartitionTable> EmbeddedCluster::partition_table() const {
 void EmbeddedCluster::Shutdown() { impl_->Shutdown(); }
 absl::StatusOr<int> EmbeddedCluster::AddMember() { return impl_->AddMember(); }
 absl::Status EmbeddedCluster::RemoveMember(int index) { return impl_->RemoveMember(index); }
-absl::Status EmbeddedCluster::Crash(int index) { return impl_->Crash(index); }
+absl::Status EmbeddedCluster::Crash(int index) { return impl_->Crash({index}); }
+absl::Status EmbeddedCluster::Crash(const std::vector<int>& indexes) {
+  return impl_->Crash(indexes);
+}
 void EmbeddedCluster::AddMigrationListener(std::shared_ptr<MigrationListener> listener) {
   impl_->AddMigrationListener(std::move(listener));
 }

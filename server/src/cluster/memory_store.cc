@@ -69,8 +69,19 @@ void InMemoryStore::AbandonSession(int64_t session) {
   EndSession(session);
 }
 
+void InMemoryStore::AbandonSessions(const std::vector<int64_t>& sessions) {
+  MutexLock lock(&mu_);
+  bool ended = false;
+  for (int64_t session : sessions) ended |= EndSessionQuietly(session);
+  if (ended) Changed(std::nullopt);
+}
+
 void InMemoryStore::EndSession(int64_t session) {
-  if (sessions_.erase(session) == 0) return;
+  if (EndSessionQuietly(session)) Changed(std::nullopt);
+}
+
+bool InMemoryStore::EndSessionQuietly(int64_t session) {
+  if (sessions_.erase(session) == 0) return false;
   std::erase_if(members_, [session](const auto& entry) { return entry.second.session == session; });
   std::erase_if(leaving_, [session](const auto& entry) { return entry.second == session; });
   if (planner_session_ == session) {
@@ -78,7 +89,7 @@ void InMemoryStore::EndSession(int64_t session) {
     planner_session_ = 0;
     planner_term_ = 0;
   }
-  Changed(std::nullopt);
+  return true;
 }
 
 absl::Status InMemoryStore::CheckSession(int64_t session) const {

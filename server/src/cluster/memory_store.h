@@ -39,6 +39,8 @@ class InMemoryStore final : public MembershipStore {
       std::function<void(const absl::Status&)> on_broken) override;
 
   int64_t revision() const;
+  // Ends several sessions in one change, as leases that expired at the same moment would.
+  void AbandonSessions(const std::vector<int64_t>& sessions);
   // Commits `table` whatever the fences: for tests that stage a table by hand.
   void CommitTableForTest(const v1::PartitionTable& table);
 
@@ -53,6 +55,8 @@ class InMemoryStore final : public MembershipStore {
   // Moves the revision on and queues the change for the watchers.
   void Changed(std::optional<v1::PartitionTable> table) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EndSession(int64_t session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops what the session holds without a change of its own; false if it had ended.
+  bool EndSessionQuietly(int64_t session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckSession(int64_t session) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Dispatch();
 

@@ -33,10 +33,22 @@ void Prepare(const MigrationDriver& driver, grpc::ClientContext& context, absl::
 
 absl::StatusOr<std::shared_ptr<const PartitionTable>> PromoteCrashed(
     const PartitionTable& current, const std::vector<std::string>& crashed,
-    const MigrationDriver& driver) {
+    const MigrationDriver& driver, bool reset_lost, std::vector<PartitionLostEvent>* lost) {
   PartitionTable promoted = current;
   for (const std::string& id : crashed) {
     promoted = PartitionTable::Promote(promoted, id, current.version() + 1);
+  }
+  // A partition none of whose replicas survived lost its data: it is marked lost (it answers
+  // DATA_LOSS until an operator resets it), never handed to new owners as if it were empty.
+  std::set<int> newly_lost;
+  for (int p = 0; p < promoted.partition_count(); ++p) {
+    const int had = current.proto().partitions(p).members_size();
+    if (had == 0 || promoted.proto().partitions(p).members_size() > 0 || current.lost(p)) continue;
+    newly_lost.insert(p);
+    lost->push_back({.partition = p, .lost_replicas = had});
+  }
+  if (!reset_lost && !newly_lost.empty()) {
+    promoted = PartitionTable::MarkLost(promoted, newly_lost, /*lost=*/true);
   }
   auto next = std::make_shared<const PartitionTable>(std::move(promoted));
   MigrationState state{.start_time = driver.clock.Now()};
@@ -79,7 +91,10 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
   std::vector<bool> copied(next->partition_count(), false);
   for (int p = 0; p < next->partition_count(); ++p) {
     const int owner = current.Owner(p);
-    const v1::MemberInfo* source = owner < 0 ? nullptr : &current.member(owner);
+    // No replica at all (lost, or reset after it was lost): the new ones start empty, with
+    // nothing to copy.
+    if (owner < 0) continue;
+    const v1::MemberInfo* source = &current.member(owner);
     const auto& replicas = next->proto().partitions(p).members();
     for (int r = 0; r < replicas.size(); ++r) {
       const v1::MemberInfo& destination = next->member(replicas[r]);

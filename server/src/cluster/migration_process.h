@@ -36,9 +36,12 @@ struct MigrationDriver {
 // backups become primaries and nothing is copied, so every partition that still has a replica
 // is writable again at once. Reported as one migration process of promotions (replica index 0).
 // Returns the committed table.
+// A partition whose every replica crashed is lost: it is added to `lost` and marked lost in the
+// committed table (its new owners answer DATA_LOSS), unless `reset_lost` (it then serves again,
+// empty).
 absl::StatusOr<std::shared_ptr<const PartitionTable>> PromoteCrashed(
     const PartitionTable& current, const std::vector<std::string>& crashed,
-    const MigrationDriver& driver);
+    const MigrationDriver& driver, bool reset_lost, std::vector<PartitionLostEvent>* lost);
 
 // Moves every replica whose owner in `next` holds none of the partition in `current`: the
 // partition is frozen on its primary, the destination copies it from there (rolled back on

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace gridrpc::internal {
 namespace {
@@ -96,11 +97,21 @@ absl::StatusOr<Planner::Round> Planner::RunRound(int64_t session) {
   if (waiting) return Round{.outcome = Outcome::kWaiting, .revision = view->revision};
   bool promoted = false;
   if (!crashed.empty()) {
+    std::vector<PartitionLostEvent> lost;
     absl::StatusOr<std::shared_ptr<const PartitionTable>> next =
-        PromoteCrashed(*current, crashed, Driver());
+        PromoteCrashed(*current, crashed, Driver(), context_.reset_lost_partitions, &lost);
     if (!next.ok()) return next.status();
     current = *std::move(next);
     promoted = true;
+    for (PartitionLostEvent& event : lost) {
+      event.reporter = context_.member_id;
+      std::fprintf(
+          stderr, "gridrpc: partition %d lost all %d of its replicas (members %s crashed): %s\n",
+          event.partition, event.lost_replicas, absl::StrJoin(crashed, ", ").c_str(),
+          context_.reset_lost_partitions ? "it serves again, empty (--on_partition_lost=reset)"
+                                         : "it answers DATA_LOSS until an operator resets it");
+      context_.notify([&](MigrationListener& l) { l.PartitionLost(event); });
+    }
   }
   if (staying.empty()) {  // the last member is leaving
     return promoted ? changed : Round{.outcome = Outcome::kSettled, .revision = view->revision};
@@ -112,6 +123,33 @@ absl::StatusOr<Planner::Round> Planner::RunRound(int64_t session) {
   }
   if (absl::Status s = Migrate(*current, std::move(next), Driver()); !s.ok()) return s;
   return changed;
+}
+
+absl::StatusOr<int64_t> Planner::ResetLost(int64_t session, const std::set<int>& partitions) {
+  absl::StatusOr<std::optional<ClusterView>> read = ReadAsPlanner(session);
+  if (!read.ok()) return read.status();
+  if (!read->has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("member ", context_.member_id, " does not plan the cluster"));
+  }
+  if (!(*read)->table.has_value()) return absl::FailedPreconditionError("no partition table yet");
+  absl::StatusOr<PartitionTable> current = PartitionTable::FromProto(*std::move((*read)->table));
+  if (!current.ok()) return current.status();
+  for (int p : partitions) {
+    if (p < 0 || p >= current->partition_count() || !current->lost(p)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("partition ", p, " is not lost in table version ", current->version()));
+    }
+  }
+  table_revision_ = (*read)->table_revision;
+  PartitionTable reset = PartitionTable::MarkLost(*current, partitions, /*lost=*/false);
+  v1::PartitionTable proto = reset.proto();
+  proto.set_version(current->version() + 1);
+  auto next = std::make_shared<const PartitionTable>(PartitionTable::FromProto(proto).value());
+  if (absl::Status s = CommitFenced(next); !s.ok()) return s;
+  std::fprintf(stderr, "gridrpc: partitions %s were reset: they serve again, empty\n",
+               absl::StrJoin(partitions, ", ").c_str());
+  return next->version();
 }
 
 absl::Status Planner::EndCluster() {

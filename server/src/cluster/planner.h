@@ -38,6 +38,9 @@ class Planner {
     // missing before it is taken for crashed: members fenced by a store outage register again
     // when it is back, and must not be promoted away meanwhile. 0: at once (in memory).
     absl::Duration recovery_grace;
+    // A partition that lost every replica serves again at once, empty (--on_partition_lost=
+    // reset, for caches), instead of answering DATA_LOSS until an operator resets it.
+    bool reset_lost_partitions = false;
     PeerChannels& peers;
     const MemberTunables& tunables;
     const Clock& clock;
@@ -61,6 +64,11 @@ class Planner {
   // One round for the member whose session is `session`: takes the planner role if nobody holds
   // it, then, if it holds it, reconciles.
   absl::StatusOr<Round> RunRound(int64_t session);
+
+  // An operator resets lost partitions: commits a table in which they are no longer lost (their
+  // replicas serve again, empty). Returns its version; FAILED_PRECONDITION when this member does
+  // not plan, or a partition is not lost.
+  absl::StatusOr<int64_t> ResetLost(int64_t session, const std::set<int>& partitions);
 
   // The last member leaves: deletes the table, so the next member to start plans a first one.
   // Only while this planner still holds the role.

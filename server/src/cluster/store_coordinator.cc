@@ -1,8 +1,12 @@
 #include "cluster/store_coordinator.h"
 
+#include <grpcpp/client_context.h>
+
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "gridrpc/internal/status.h"
+#include "gridrpc/peer.grpc.pb.h"
 #include "member/member_core.h"
 #include "migration/migration_events.h"
 
@@ -54,6 +58,7 @@ absl::Status StoreCoordinator::Register(Member& member) {
           .partition_count = core_->options().partition_count,
           .backup_count = options_.backup_count,
           .recovery_grace = options_.recovery_grace,
+          .reset_lost_partitions = options_.reset_lost_partitions,
           .peers = core_->peers(),
           .tunables = core_->tunables(),
           .clock = core_->clock(),
@@ -61,7 +66,41 @@ absl::Status StoreCoordinator::Register(Member& member) {
       });
   if (absl::Status s = OpenAndRegister(); !s.ok()) return s;
   WatchAndLoadTable();
+  core_->SetResetLostHandler(
+      [this](std::set<int> partitions, std::function<void(absl::StatusOr<int64_t>)> done) {
+        MutexLock lock(&mu_);
+        if (stopping_) {
+          done(absl::UnavailableError("the member's coordinator is stopping"));
+          return;
+        }
+        resets_.push_back({std::move(partitions), std::move(done)});
+        woken_ = true;
+        changed_.NotifyAll();
+      });
   return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> StoreCoordinator::ResetLost(const std::set<int>& partitions) {
+  absl::StatusOr<int64_t> version = planner_->ResetLost(session_, partitions);
+  if (version.ok() || !absl::IsFailedPrecondition(version.status())) return version;
+  absl::StatusOr<ClusterView> view = store_->Read();
+  if (!view.ok()) return view.status();
+  if (view->planner == core_->id()) return version;  // planned here, and refused
+  auto planner = view->members.find(view->planner);
+  if (planner == view->members.end()) {
+    return absl::UnavailableError("nobody plans the cluster now; try again");
+  }
+  v1::ResetLostPartitionsRequest request;
+  for (int p : partitions) request.add_partitions(p);
+  v1::ResetLostPartitionsResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + core_->tunables().control_timeout));
+  core_->peers().Authenticate(context);
+  grpc::Status status = core_->peers()
+                            .Get(planner->second.peer_address())
+                            .peer->ResetLostPartitions(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response.table_version();
 }
 
 SessionEvents StoreCoordinator::Events() {
@@ -217,11 +256,17 @@ absl::Status StoreCoordinator::Leave() {
 }
 
 void StoreCoordinator::StopPlanning() {
+  std::vector<ResetRequest> unanswered;
   {
     MutexLock lock(&mu_);
     stopping_ = true;
+    unanswered.swap(resets_);
   }
   changed_.NotifyAll();
+  if (core_ != nullptr) core_->SetResetLostHandler(nullptr);
+  for (ResetRequest& r : unanswered) {
+    r.done(absl::UnavailableError("the member's coordinator stopped"));
+  }
   if (loop_.joinable() && loop_.get_id() != std::this_thread::get_id()) loop_.join();
 }
 
@@ -331,7 +376,7 @@ void StoreCoordinator::Wake() {
 }
 
 bool StoreCoordinator::LoopShouldWake() const {
-  return woken_ || stopping_ || (expelled_ && !expel_handled_);
+  return woken_ || stopping_ || (expelled_ && !expel_handled_) || !resets_.empty();
 }
 
 void StoreCoordinator::PlannerLoop() {
@@ -339,6 +384,7 @@ void StoreCoordinator::PlannerLoop() {
     bool expel = false;
     bool rewatch = false;
     bool lost = false;
+    std::vector<ResetRequest> resets;
     std::string why;
     {
       MutexLock lock(&mu_);
@@ -353,6 +399,7 @@ void StoreCoordinator::PlannerLoop() {
       }
       rewatch = watch_broken_;
       lost = session_lost_;
+      if (!lost) resets.swap(resets_);
     }
     if (expel) {
       std::fprintf(stderr, "gridrpc: member %s leaves the cluster: %s\n", core_->id().c_str(),
@@ -369,6 +416,7 @@ void StoreCoordinator::PlannerLoop() {
       continue;
     }
     if (rewatch) WatchAndLoadTable();  // the store was away (etcd restarting, a leader change)
+    for (ResetRequest& r : resets) r.done(ResetLost(r.partitions));
     absl::StatusOr<Planner::Round> round = planner_->RunRound(session_);
     if (!round.ok()) {
       std::fprintf(stderr, "gridrpc: planning on member %s: %s\n", core_->id().c_str(),

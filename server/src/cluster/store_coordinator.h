@@ -20,6 +20,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -38,6 +39,8 @@ struct StoreCoordinatorOptions {
   int backup_count = 1;
   // See Planner::Context::recovery_grace (etcd: the lease TTL; in memory: 0).
   absl::Duration recovery_grace = absl::ZeroDuration();
+  // See Planner::Context::reset_lost_partitions.
+  bool reset_lost_partitions = false;
   absl::Duration membership_timeout = absl::Seconds(60);
   // Called once, from the planner loop, when the member was expelled (the cluster refuses to
   // take it back); the default terminates the member. Must not block for long.
@@ -75,6 +78,8 @@ class StoreCoordinator final : public Coordinator {
   void Abandon();
   // Stops planning and watching; the session stays until Abandon or destruction.
   void StopPlanning();
+  // The member's session (0: none). After StopPlanning only, from the thread that stopped it.
+  int64_t session() const { return session_; }
 
  private:
   // Opens a session and registers the member on it (session_).
@@ -84,6 +89,9 @@ class StoreCoordinator final : public Coordinator {
   // loop tries to resume the session, else registers again.
   void SessionLost();
   void Recover();
+  // On the loop: an operator's reset of lost partitions, by this member's planner or, if another
+  // member plans, by that one (Peer/ResetLostPartitions).
+  absl::StatusOr<int64_t> ResetLost(const std::set<int>& partitions);
   // Refuses a member whose cluster-wide settings (partition count, backup count) differ from the
   // cluster's as the store shows it.
   absl::Status CheckSettings(const v1::MemberInfo& self);
@@ -123,6 +131,11 @@ class StoreCoordinator final : public Coordinator {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool watch_broken_ ABSL_GUARDED_BY(mu_) = false;
   bool session_lost_ ABSL_GUARDED_BY(mu_) = false;
+  struct ResetRequest {
+    std::set<int> partitions;
+    std::function<void(absl::StatusOr<int64_t>)> done;
+  };
+  std::vector<ResetRequest> resets_ ABSL_GUARDED_BY(mu_);  // for the loop
 
   std::unique_ptr<StoreWatch> watch_;  // by Register, then only by the planner loop
   std::thread loop_;

@@ -18,18 +18,44 @@ grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* ctx, const absl::S
 
 }  // namespace
 
-PeerService::PeerService(Admission admit, BackupApplier& backups,
-                         MigrationParticipant& migration, MigrationEvents& events,
-                         InstallTable install)
+PeerService::PeerService(Admission admit, BackupApplier& backups, MigrationParticipant& migration,
+                         MigrationEvents& events, InstallTable install, ResetLost reset,
+                         int partition_count)
     : ProtoService(std::move(admit)) {
+  AddUnary<v1::ResetLostPartitionsRequest, v1::ResetLostPartitionsResponse>(
+      PathOf("ResetLostPartitions"),
+      [reset = std::move(reset), partition_count](grpc::CallbackServerContext* ctx,
+                                                  const v1::ResetLostPartitionsRequest& request,
+                                                  v1::ResetLostPartitionsResponse* response) {
+        std::set<int> partitions;
+        for (int p : request.partitions()) {
+          if (p < 0 || p >= partition_count) {
+            return Answer(
+                ctx, absl::InvalidArgumentError(absl::StrCat("partition ", p, " out of range")));
+          }
+          if (!partitions.insert(p).second) {
+            return Answer(
+                ctx, absl::InvalidArgumentError(absl::StrCat("partition ", p, " is listed twice")));
+          }
+        }
+        if (partitions.empty()) {
+          return Answer(ctx, absl::InvalidArgumentError("no partition to reset"));
+        }
+        grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+        reset(std::move(partitions), [reactor, response](absl::StatusOr<int64_t> version) {
+          if (version.ok()) response->set_table_version(*version);
+          reactor->Finish(ToGrpcStatus(version.status()));
+        });
+        return reactor;
+      });
   AddUnary<v1::BackupRequest, v1::BackupResponse>(
       PathOf("Backup"), [&backups](grpc::CallbackServerContext* ctx,
                                    const v1::BackupRequest& request, v1::BackupResponse* response) {
         return backups.HandleBackup(ctx, request, response);
       });
   AddUnary<v1::SyncRequest, v1::SyncResponse>(
-      PathOf("Sync"), [&migration](grpc::CallbackServerContext* ctx,
-                                   const v1::SyncRequest& request, v1::SyncResponse* response) {
+      PathOf("Sync"), [&migration](grpc::CallbackServerContext* ctx, const v1::SyncRequest& request,
+                                   v1::SyncResponse* response) {
         return migration.ServeSync(ctx, request, response);
       });
   AddUnary<v1::BeginMigrationRequest, v1::BeginMigrationResponse>(

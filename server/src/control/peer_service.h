@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 
 #include "control/proto_service.h"
 #include "migration/migration_events.h"
@@ -22,9 +23,12 @@ class PeerService final : public ProtoService {
  public:
   // Adopts a table a peer installs (Member::InstallPartitionTable).
   using InstallTable = std::function<absl::Status(std::shared_ptr<const PartitionTable>)>;
+  // Resets lost partitions (through the member's coordinator) and reports the table version.
+  using ResetLost = std::function<void(std::set<int> partitions,
+                                       std::function<void(absl::StatusOr<int64_t>)> done)>;
 
   PeerService(Admission admit, BackupApplier& backups, MigrationParticipant& migration,
-              MigrationEvents& events, InstallTable install);
+              MigrationEvents& events, InstallTable install, ResetLost reset, int partition_count);
 };
 
 }  // namespace gridrpc::internal

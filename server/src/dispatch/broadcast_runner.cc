@@ -76,7 +76,8 @@ grpc::ServerUnaryReactor* BroadcastRunner::Run(grpc::CallbackServerContext* ctx,
           if (status = GivenUp(*ctx); !status.ok()) {
             // A filter broke off the broadcast, or its deadline passed.
           } else if (status = partitions_.CheckOwner(p); !status.ok()) {
-            result->set_wrong_owner(true);
+            // Not here: the caller asks the owner. Lost data is this partition's result.
+            result->set_wrong_owner(absl::IsUnavailable(status));
           } else {
             grpc::ByteBuffer out;
             status = invoker_.Run(*hosted, method, ctx, nullptr, *parsed, p, &out,

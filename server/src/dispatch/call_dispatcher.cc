@@ -105,9 +105,12 @@ grpc::ServerUnaryReactor* CallDispatcher::Handle(const HostedMethod& hosted,
       return;
     }
     if (absl::Status owner = partitions_.CheckOwner(p); !owner.ok()) {
-      // Includes one-way calls that reached a member not owning their partition.
-      if (forwarder_.Forward(method, ctx, reactor, *request, p, response)) return;
-      ctx->AddTrailingMetadata(kWrongOwnerKey, absl::StrCat(partitions_.replica(p).table_version));
+      if (absl::IsUnavailable(owner)) {
+        // Not here: includes one-way calls that reached a member not owning their partition.
+        if (forwarder_.Forward(method, ctx, reactor, *request, p, response)) return;
+        ctx->AddTrailingMetadata(kWrongOwnerKey,
+                                 absl::StrCat(partitions_.replica(p).table_version));
+      }
       reactor->Finish(ToGrpcStatus(owner));
       return;
     }

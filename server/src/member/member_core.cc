@@ -159,7 +159,11 @@ absl::Status MemberCore::Serve() {
       migration_, events_,
       [this](std::shared_ptr<const PartitionTable> table) {
         return InstallPartitionTable(std::move(table));
-      });
+      },
+      [this](std::set<int> partitions, std::function<void(absl::StatusOr<int64_t>)> done) {
+        ResetLost(std::move(partitions), std::move(done));
+      },
+      options_.partition_count);
   peer_builder.RegisterService(peer_service_.get());
   peer_server_ = peer_builder.BuildAndStart();
   if (peer_server_ == nullptr || peer_port == 0) {
@@ -192,6 +196,26 @@ absl::Status MemberCore::InstallPartitionTable(std::shared_ptr<const PartitionTa
 void MemberCore::Reset() {
   partitions_.ClearAll();
   for (const auto& service : registry_.services()) service->Reset();
+}
+
+void MemberCore::SetResetLostHandler(ResetLostHandler handler) {
+  MutexLock lock(&reset_mu_);
+  reset_lost_ = std::move(handler);
+}
+
+void MemberCore::ResetLost(std::set<int> partitions,
+                           std::function<void(absl::StatusOr<int64_t>)> done) {
+  ResetLostHandler handler;
+  {
+    MutexLock lock(&reset_mu_);
+    handler = reset_lost_;
+  }
+  if (handler == nullptr) {
+    done(absl::UnimplementedError(
+        absl::StrCat("member ", id(), " has no coordinator to reset partitions with")));
+    return;
+  }
+  handler(std::move(partitions), std::move(done));
 }
 
 std::shared_ptr<grpc::Channel> MemberCore::InProcessChannel() {

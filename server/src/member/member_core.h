@@ -17,7 +17,9 @@
 
 #include <grpcpp/server.h>
 
+#include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -74,6 +76,13 @@ class MemberCore {
   std::shared_ptr<grpc::Channel> InProcessChannel();
   std::shared_ptr<grpc::Channel> PeerInProcessChannel();
 
+  // Where Peer/ResetLostPartitions goes: the member's coordinator (null: none, UNIMPLEMENTED).
+  // `done` gets the version of the table that serves them again.
+  using ResetLostHandler = std::function<void(std::set<int> partitions,
+                                              std::function<void(absl::StatusOr<int64_t>)> done)>;
+  void SetResetLostHandler(ResetLostHandler handler);
+  void ResetLost(std::set<int> partitions, std::function<void(absl::StatusOr<int64_t>)> done);
+
  private:
   enum class State { kCreated, kStarting, kRunning, kStopping, kStopped };
 
@@ -106,6 +115,9 @@ class MemberCore {
   std::unique_ptr<UnknownMethodService> unknown_methods_;
   std::unique_ptr<grpc::Server> server_;       // the client port
   std::unique_ptr<grpc::Server> peer_server_;  // the peer port
+
+  Mutex reset_mu_;
+  ResetLostHandler reset_lost_ ABSL_GUARDED_BY(reset_mu_);
 
   Mutex lifecycle_mu_;
   CondVar lifecycle_changed_;

@@ -37,6 +37,15 @@ v1::MigrationEvent ToProto(v1::MigrationEvent::Kind kind, const MigrationState& 
   return out;
 }
 
+v1::MigrationEvent ToProto(const PartitionLostEvent& e) {
+  v1::MigrationEvent out;
+  out.set_kind(v1::MigrationEvent::PARTITION_LOST);
+  out.set_partition(e.partition);
+  out.set_lost_replicas(e.lost_replicas);
+  out.set_reporter(e.reporter);
+  return out;
+}
+
 MigrationState FromProto(const v1::MigrationProgress& p) {
   return {.start_time = absl::FromUnixMillis(p.start_time_unix_ms()),
           .planned = p.planned(),
@@ -145,6 +154,12 @@ void MigrationEvents::ReplicaMigrationFailed(const ReplicaMigrationEvent& e) {
           [&](MigrationListener& l) { l.ReplicaMigrationFailed(e); });
 }
 
+void MigrationEvents::PartitionLost(const PartitionLostEvent& e) {
+  Publish(ToProto(e), [&](MigrationListener& l) { l.PartitionLost(e); });
+}
+
+void MigrationEventEncoder::PartitionLost(const PartitionLostEvent& e) { on_event_(ToProto(e)); }
+
 void MigrationEventEncoder::MigrationStarted(const MigrationState& state) {
   on_event_(ToProto(v1::MigrationEvent::MIGRATION_STARTED, state));
 }
@@ -174,6 +189,11 @@ absl::Status Replay(const v1::MigrationEvent& event, MigrationListener& listener
       return absl::OkStatus();
     case v1::MigrationEvent::REPLICA_MIGRATION_FAILED:
       listener.ReplicaMigrationFailed(ReplicaFromProto(event));
+      return absl::OkStatus();
+    case v1::MigrationEvent::PARTITION_LOST:
+      listener.PartitionLost({.partition = event.partition(),
+                              .lost_replicas = event.lost_replicas(),
+                              .reporter = event.reporter()});
       return absl::OkStatus();
     default:
       return absl::InvalidArgumentError(

@@ -28,6 +28,7 @@ class MigrationEvents final : public MigrationListener {
   void MigrationFinished(const MigrationState& state) override;
   void ReplicaMigrationCompleted(const ReplicaMigrationEvent& event) override;
   void ReplicaMigrationFailed(const ReplicaMigrationEvent& event) override;
+  void PartitionLost(const PartitionLostEvent& event) override;
 
  private:
   class Watch;
@@ -50,6 +51,7 @@ class MigrationEventEncoder final : public MigrationListener {
   void MigrationFinished(const MigrationState& state) override;
   void ReplicaMigrationCompleted(const ReplicaMigrationEvent& event) override;
   void ReplicaMigrationFailed(const ReplicaMigrationEvent& event) override;
+  void PartitionLost(const PartitionLostEvent& event) override;
 
  private:
   const std::function<void(const v1::MigrationEvent&)> on_event_;

@@ -66,10 +66,12 @@ struct PartitionReplica {
   // (retryable) until a table of at least `frozen_until` is installed.
   bool frozen = false;
   int64_t frozen_until = 0;
+  // The table marks the partition lost: every replica was lost, this one holds nothing.
+  bool lost = false;
   SyncBarrier sync;
 
   // Whether calls for the partition run here now.
-  bool serving() const { return replica_index == 0 && !frozen; }
+  bool serving() const { return replica_index == 0 && !frozen && !lost; }
 };
 
 }  // namespace gridrpc::internal

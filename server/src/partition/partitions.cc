@@ -61,6 +61,7 @@ absl::Status Partitions::Install(std::shared_ptr<const PartitionTable> table) {
       replica.replica_index = table->ReplicaIndex(p, self);
       replica.table_version = table->version();
       replica.frozen = replica.frozen && table->version() < replica.frozen_until;
+      replica.lost = table->lost(p);
       // The table committed without this member's replica: drop it (a migration source).
       if (replica.replica_index < 0) Clear(p);
       for (ReplicaObserver* observer : observers_) observer->OnRoleChanged(p, replica, was_backup);
@@ -116,6 +117,14 @@ absl::Status Partitions::CheckOwner(int partition) const {
   if (replica.frozen) {
     return absl::UnavailableError(
         absl::StrCat("partition ", partition, " is migrating away from member ", member_id_));
+  }
+  if (replica.replica_index == 0 && replica.lost) {
+    return absl::DataLossError(absl::StrCat(
+        "partition ", partition,
+        " lost all its replicas (more members crashed than it had "
+        "backups) as of table version ",
+        replica.table_version,
+        ": it answers nothing until an operator resets it (Peer/ResetLostPartitions)"));
   }
   if (replica.replica_index == 0) return absl::OkStatus();
   if (replica.table_version == 0) {
