@@ -28,7 +28,10 @@
 //                             gridrpc's broadcast and sync-backed write against those shapes:
 //                             our overhead, not the machine's
 //   migration_mb_per_s        container state copied per second while a 4th member joins 3
-//                             (embedded cluster: in-process channels, ~3 MB of counters)
+//                             (embedded cluster, over the peer ports, ~3 MB of counters)
+//   migration_64mb_partition_mb_per_s
+//                             one partition holding 64 MB copied to a new backup after its
+//                             primary crashed (the copy's bytes over its elapsed time)
 //   embedded_failover_seconds from crashing a member of an embedded cluster (no failure
 //                             detection delay) to every partition taking writes again, backup
 //                             count restored
@@ -58,6 +61,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "echo.gridrpc.h"
+#include "example_services.h"
 #include "examples/counter.gridrpc.h"
 #include "gridrpc/client.h"
 #include "gridrpc/embedded_cluster.h"
@@ -298,6 +302,54 @@ std::pair<double, double> MembershipTrial(const bench::EchoRequest& request) {
   const double failover = absl::ToDoubleSeconds(absl::Now() - crash);
   cluster->Shutdown();
   return {meter->mb_per_s(), failover};
+}
+
+// One trial: 3 members, one partition filled with 64 MB; its primary crashes and the backup count
+// is restored by copying that partition. Returns the copy's MB/s.
+double LargePartitionTrial() {
+  auto cluster =
+      gridrpc::EmbeddedCluster::Start({.members = 3}, examples::AddExampleServices).value();
+  auto client = gridrpc::Client::Create({.members = cluster->addresses()}).value();
+  auto search = gridrpc::ProxyBuilder<examples::SearchService>(*client).Build();
+  const int target = gridrpc::PartitionOf(gridrpc::KeyHash(std::string_view("big-0")),
+                                          gridrpc::kDefaultPartitionCount);
+  int indexed = 0;
+  for (int i = 0; indexed < 16; ++i) {
+    const std::string id = "big-" + std::to_string(i);
+    if (gridrpc::PartitionOf(gridrpc::KeyHash(std::string_view(id)),
+                             gridrpc::kDefaultPartitionCount) != target) {
+      continue;
+    }
+    examples::IndexRequest index;
+    index.mutable_document()->set_id(id);
+    index.mutable_document()->set_text(std::string(4 * 1024 * 1024 - 1024, 'x'));
+    search->Index(index).IgnoreError();
+    ++indexed;
+  }
+  class CopyMeter final : public gridrpc::MigrationListener {
+   public:
+    explicit CopyMeter(int partition) : partition_(partition) {}
+    void ReplicaMigrationCompleted(const gridrpc::ReplicaMigrationEvent& e) override {
+      if (e.partition != partition_) return;
+      bytes_ += e.bytes;
+      elapsed_ += e.elapsed;
+    }
+    double mb_per_s() const { return bytes_ / 1e6 / absl::ToDoubleSeconds(elapsed_); }
+
+   private:
+    const int partition_;
+    int64_t bytes_ = 0;
+    absl::Duration elapsed_;
+  };
+  auto meter = std::make_shared<CopyMeter>(target);
+  cluster->AddMigrationListener(meter);
+  const auto table = cluster->partition_table();
+  const std::string primary = table->member(table->Owner(target)).id();
+  for (int m = 0; m < cluster->size(); ++m) {
+    if (cluster->member(m).id() == primary) cluster->Crash(m).IgnoreError();
+  }
+  cluster->Shutdown();
+  return meter->mb_per_s();
 }
 
 // One trial: etcd and 3 gridrpc-member processes; one is SIGKILLed; the time until every
@@ -549,6 +601,9 @@ int main(int argc, char** argv) {
     failover_seconds.push_back(failover);
   }
 
+  std::vector<double> large_partition_mb_per_s;
+  for (int trial = 0; trial < 3; ++trial) large_partition_mb_per_s.push_back(LargePartitionTrial());
+
   std::string member_path = absl::GetFlag(FLAGS_member);
   if (member_path.empty()) {
     member_path = (std::filesystem::path(argv[0]).parent_path() / "gridrpc-member").string();
@@ -575,6 +630,7 @@ int main(int argc, char** argv) {
       {"broadcast3_vs_raw_fanout3_p50", Median(broadcast_vs_fanout)},
       {"sync_backup_vs_raw_chain_p50", Median(backup_vs_chain)},
       {"migration_mb_per_s", Median(migration_mb_per_s)},
+      {"migration_64mb_partition_mb_per_s", Median(large_partition_mb_per_s)},
       {"embedded_failover_seconds", Median(failover_seconds)},
       {"failover_seconds", Median(process_failover_seconds)},
   };

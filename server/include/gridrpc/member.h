@@ -77,6 +77,8 @@ struct MemberTunables {
   // When this member plans migrations: replica copies in flight at once, the deadline of one
   // copy, and of the planner's other calls to members (freeze, install, event relay).
   int migration_parallelism = 16;
+  // A partition's copy travels in chunks of at most this many bytes of container data.
+  int copy_chunk_bytes = 1024 * 1024;
   absl::Duration copy_timeout = absl::Seconds(60);
   absl::Duration control_timeout = absl::Seconds(5);
 };

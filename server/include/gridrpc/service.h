@@ -49,6 +49,11 @@ using Properties = std::map<std::string, std::string, std::less<>>;
 
 // The state of one partitioned service for one partition. Touched only by operations of that
 // partition, which never run concurrently: implementations need no locking.
+namespace internal {
+// Parses `message` from the concatenation of `chunks`, without joining them.
+bool ParseFromChunks(const std::vector<std::string>& chunks, google::protobuf::Message* message);
+}  // namespace internal
+
 class Container {
  public:
   virtual ~Container() = default;
@@ -57,6 +62,9 @@ class Container {
   // Replaces the state with what ToMigrationData() produced elsewhere. On error the container
   // is left as it was.
   virtual absl::Status ApplyMigrationData(std::string_view data) = 0;
+  // The same, from the data in pieces as a copy received it (joined in order, they are what
+  // ToMigrationData() produced). The default joins them; override to parse them in place.
+  virtual absl::Status ApplyMigrationChunks(const std::vector<std::string>& chunks);
   // Drops everything (the source after a migration, the destination after a rollback).
   virtual void Clear() = 0;
 };
@@ -76,8 +84,12 @@ class MessageContainer final : public Container {
     return out;
   }
   absl::Status ApplyMigrationData(std::string_view data) override {
+    return ApplyMigrationChunks({std::string(data)});
+  }
+  // Parses the pieces where they are: no joined copy of a large partition.
+  absl::Status ApplyMigrationChunks(const std::vector<std::string>& chunks) override {
     State next;
-    if (!next.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+    if (!internal::ParseFromChunks(chunks, &next)) {
       return absl::InvalidArgumentError("migration data does not parse as " + state_.GetTypeName());
     }
     state_ = std::move(next);

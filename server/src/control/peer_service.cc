@@ -53,10 +53,9 @@ PeerService::PeerService(Admission admit, BackupApplier& backups, MigrationParti
                                    const v1::BackupRequest& request, v1::BackupResponse* response) {
         return backups.HandleBackup(ctx, request, response);
       });
-  AddUnary<v1::SyncRequest, v1::SyncResponse>(
-      PathOf("Sync"), [&migration](grpc::CallbackServerContext* ctx, const v1::SyncRequest& request,
-                                   v1::SyncResponse* response) {
-        return migration.ServeSync(ctx, request, response);
+  AddServerStreaming<v1::SyncRequest, v1::SyncChunk>(
+      PathOf("Sync"), [&migration](grpc::CallbackServerContext*, const v1::SyncRequest& request) {
+        return migration.ServeSync(request);
       });
   AddUnary<v1::BeginMigrationRequest, v1::BeginMigrationResponse>(
       PathOf("BeginMigration"),

@@ -23,6 +23,17 @@
 
 namespace gridrpc::internal {
 
+// A server stream answered with `status` at once (a refusal before anything is written).
+template <typename Response>
+grpc::ServerWriteReactor<Response>* RefusedStream(grpc::Status status) {
+  class Refusal final : public grpc::ServerWriteReactor<Response> {
+   public:
+    explicit Refusal(grpc::Status status) { this->Finish(std::move(status)); }
+    void OnDone() override { delete this; }
+  };
+  return new Refusal(std::move(status));
+}
+
 class ProtoService : public grpc::Service {
  public:
   // OK to let a call in; anything else is its answer.
@@ -36,23 +47,22 @@ class ProtoService : public grpc::Service {
   template <typename Request, typename Response, typename Handler>
   void AddUnary(std::string path, Handler handler) {
     const char* name = Keep(std::move(path));
-    AddMethod(new grpc::internal::RpcServiceMethod(name, grpc::internal::RpcMethod::NORMAL_RPC,
-                                                   nullptr));
-    MarkMethodCallback(
-        next_index_++,
-        new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, Response>(
-            [this, name, handler = std::move(handler)](grpc::CallbackServerContext* ctx,
-                                                       const grpc::ByteBuffer* bytes,
-                                                       Response* response) {
-              Request request;
-              if (grpc::Status refused = Admit<Request>(*ctx, name, bytes, &request);
-                  !refused.ok()) {
-                grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-                reactor->Finish(std::move(refused));
-                return reactor;
-              }
-              return handler(ctx, request, response);
-            }));
+    AddMethod(
+        new grpc::internal::RpcServiceMethod(name, grpc::internal::RpcMethod::NORMAL_RPC, nullptr));
+    MarkMethodCallback(next_index_++,
+                       new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, Response>(
+                           [this, name, handler = std::move(handler)](
+                               grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* bytes,
+                               Response* response) {
+                             Request request;
+                             if (grpc::Status refused = Admit<Request>(*ctx, name, bytes, &request);
+                                 !refused.ok()) {
+                               grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+                               reactor->Finish(std::move(refused));
+                               return reactor;
+                             }
+                             return handler(ctx, request, response);
+                           }));
   }
 
   // A server-streaming method: handler(ctx, const Request&) returns the stream's reactor.
@@ -70,12 +80,7 @@ class ProtoService : public grpc::Service {
               Request request;
               if (grpc::Status refused = Admit<Request>(*ctx, name, bytes, &request);
                   !refused.ok()) {
-                class Refusal final : public grpc::ServerWriteReactor<Response> {
-                 public:
-                  explicit Refusal(grpc::Status status) { this->Finish(std::move(status)); }
-                  void OnDone() override { delete this; }
-                };
-                return new Refusal(std::move(refused));
+                return RefusedStream<Response>(std::move(refused));
               }
               return handler(ctx, request);
             }));
@@ -92,9 +97,9 @@ class ProtoService : public grpc::Service {
     }
     grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(bytes));
     if (!request->ParseFromZeroCopyStream(&reader)) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat("request to ", name, " does not parse as ",
-                                       request->GetTypeName()));
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("request to ", name, " does not parse as ", request->GetTypeName()));
     }
     return grpc::Status::OK;
   }

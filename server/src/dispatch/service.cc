@@ -1,5 +1,7 @@
 #include "gridrpc/service.h"
 
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/message.h>
 #include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/server_context.h>
@@ -34,7 +36,27 @@ MetaArguments CallContext::meta_arguments() const {
   return internal::MetaArgumentsOf(*grpc_context_);
 }
 
+absl::Status Container::ApplyMigrationChunks(const std::vector<std::string>& chunks) {
+  std::string joined;
+  for (const std::string& chunk : chunks) joined += chunk;
+  return ApplyMigrationData(joined);
+}
+
 namespace internal {
+
+bool ParseFromChunks(const std::vector<std::string>& chunks, google::protobuf::Message* message) {
+  // ArrayInputStream is neither copyable nor movable: each lives in a unique_ptr.
+  std::vector<std::unique_ptr<google::protobuf::io::ArrayInputStream>> pieces;
+  std::vector<google::protobuf::io::ZeroCopyInputStream*> streams;
+  for (const std::string& chunk : chunks) {
+    pieces.push_back(std::make_unique<google::protobuf::io::ArrayInputStream>(
+        chunk.data(), static_cast<int>(chunk.size())));
+    streams.push_back(pieces.back().get());
+  }
+  google::protobuf::io::ConcatenatingInputStream joined(streams.data(),
+                                                        static_cast<int>(streams.size()));
+  return message->ParseFromZeroCopyStream(&joined);
+}
 
 MetaArguments MetaArgumentsOf(const grpc::CallbackServerContext& ctx) {
   MetaArguments out;

@@ -38,10 +38,11 @@ absl::StatusOr<std::unique_ptr<MemberCore>> MemberCore::Create(MemberOptions opt
   }
   if (options.cluster_name.empty()) return absl::InvalidArgumentError("cluster_name is empty");
   const MemberTunables& t = options.tunables;
-  if (t.executor_workers <= 0 || t.migration_parallelism <= 0 || t.max_message_bytes <= 0) {
+  if (t.executor_workers <= 0 || t.migration_parallelism <= 0 || t.max_message_bytes <= 0 ||
+      t.copy_chunk_bytes <= 0) {
     return absl::InvalidArgumentError(
-        "tunables: executor_workers, migration_parallelism and max_message_bytes must be "
-        "positive");
+        "tunables: executor_workers, migration_parallelism, max_message_bytes and "
+        "copy_chunk_bytes must be positive");
   }
   if (t.backup_timeout <= absl::ZeroDuration() || t.gap_grace <= absl::ZeroDuration() ||
       t.backup_retry_pause <= absl::ZeroDuration() || t.copy_timeout <= absl::ZeroDuration() ||
@@ -66,7 +67,7 @@ MemberCore::MemberCore(MemberOptions options, std::string id, PeerSecurity secur
       replicator_(partitions_, executor_, peers_, options_.tunables, counters_, guard_),
       backups_(context_, registry_, partitions_, executor_, peers_, options_.tunables, counters_,
                guard_),
-      migration_(partitions_, executor_, peers_, guard_),
+      migration_(partitions_, executor_, peers_, options_.tunables, guard_),
       invoker_(context_, partitions_, options_.execution_aspects),
       forwarder_(partitions_, peers_),
       broadcasts_(registry_, partitions_, executor_, invoker_, replicator_),

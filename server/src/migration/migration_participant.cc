@@ -6,7 +6,9 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "control/proto_service.h"
 #include "gridrpc/internal/status.h"
+#include "migration/replica_stream.h"
 
 namespace gridrpc::internal {
 namespace {
@@ -57,23 +59,15 @@ void MigrationParticipant::Freeze(int partition, int64_t until_version,
       });
 }
 
-grpc::ServerUnaryReactor* MigrationParticipant::ServeSync(grpc::CallbackServerContext* ctx,
-                                                          const v1::SyncRequest& request,
-                                                          v1::SyncResponse* response) {
+grpc::ServerWriteReactor<v1::SyncChunk>* MigrationParticipant::ServeSync(
+    const v1::SyncRequest& request) {
   const int p = request.partition();
   if (!partitions_.Contains(p)) {
-    return Refuse(ctx, grpc::StatusCode::INVALID_ARGUMENT,
-                  absl::StrCat("sync of partition ", p, " out of range"));
+    return RefusedStream<v1::SyncChunk>(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                     absl::StrCat("sync of partition ", p, " out of range")));
   }
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  executor_.Execute(p, [this, p, reactor, response] {
-    if (partitions_.replica(p).replica_index != 0) {
-      reactor->Finish(ToGrpcStatus(partitions_.CheckOwner(p)));
-      return;
-    }
-    reactor->Finish(ToGrpcStatus(partitions_.Snapshot(p, response)));
-  });
-  return reactor;
+  return NewSnapshotWriter(partitions_, executor_, p, tunables_.copy_chunk_bytes);
 }
 
 grpc::ServerUnaryReactor* MigrationParticipant::CopyReplica(grpc::CallbackServerContext* ctx,
@@ -105,35 +99,25 @@ grpc::ServerUnaryReactor* MigrationParticipant::CopyReplica(grpc::CallbackServer
                                " to itself"));
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  struct Call {
-    grpc::ClientContext context;
-    v1::SyncRequest request;
-    v1::SyncResponse data;
-  };
-  auto call = std::make_shared<Call>();
-  call->request.set_partition(p);
-  call->context.set_deadline(ctx->deadline());
-  peers_.Authenticate(call->context);
-  peers_.Get(table->member(source).peer_address())
-      .peer->async()
-      ->Sync(&call->context, &call->request, &call->data,
-             [this, guard = guard_, p, call, reactor, response](grpc::Status status) {
-               LifeGuard::Scope alive = guard->Enter();
-               if (!alive) {
-                 reactor->Finish(
-                     grpc::Status(grpc::StatusCode::UNAVAILABLE, "the destination member stopped"));
-                 return;
-               }
-               if (!status.ok()) {
-                 reactor->Finish(status);
-                 return;
-               }
-               executor_.Execute(p, [this, p, call, reactor, response] {
-                 absl::Status applied = partitions_.Restore(p, call->data);
-                 response->set_bytes(static_cast<int64_t>(call->data.ByteSizeLong()));
-                 reactor->Finish(ToGrpcStatus(applied));
-               });
-             });
+  ReadSnapshot(
+      peers_, table->member(source).peer_address(), p, absl::FromChrono(ctx->deadline()),
+      [this, guard = guard_, p, reactor, response](absl::Status status, ReplicaSnapshot data) {
+        LifeGuard::Scope alive = guard->Enter();
+        if (!alive) {
+          reactor->Finish(
+              grpc::Status(grpc::StatusCode::UNAVAILABLE, "the destination member stopped"));
+          return;
+        }
+        if (!status.ok()) {
+          reactor->Finish(ToGrpcStatus(status));
+          return;
+        }
+        executor_.Execute(p, [this, p, reactor, response, data = std::move(data)] {
+          absl::Status applied = partitions_.Restore(p, data);
+          response->set_bytes(data.received_bytes);
+          reactor->Finish(ToGrpcStatus(applied));
+        });
+      });
   return reactor;
 }
 

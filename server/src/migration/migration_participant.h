@@ -15,6 +15,7 @@
 
 #include <memory>
 
+#include "gridrpc/member.h"
 #include "net/peer_channels.h"
 #include "partition/partitions.h"
 #include "util/life_guard.h"
@@ -24,13 +25,16 @@ namespace gridrpc::internal {
 class MigrationParticipant {
  public:
   MigrationParticipant(Partitions& partitions, PartitionExecutor& executor, PeerChannels& peers,
-                       std::shared_ptr<LifeGuard> guard)
-      : partitions_(partitions), executor_(executor), peers_(peers), guard_(std::move(guard)) {}
+                       const MemberTunables& tunables, std::shared_ptr<LifeGuard> guard)
+      : partitions_(partitions),
+        executor_(executor),
+        peers_(peers),
+        tunables_(tunables),
+        guard_(std::move(guard)) {}
 
   grpc::ServerUnaryReactor* BeginMigration(grpc::CallbackServerContext* ctx,
                                            const v1::BeginMigrationRequest& request);
-  grpc::ServerUnaryReactor* ServeSync(grpc::CallbackServerContext* ctx,
-                                      const v1::SyncRequest& request, v1::SyncResponse* response);
+  grpc::ServerWriteReactor<v1::SyncChunk>* ServeSync(const v1::SyncRequest& request);
   grpc::ServerUnaryReactor* CopyReplica(grpc::CallbackServerContext* ctx,
                                         const v1::CopyReplicaRequest& request,
                                         v1::CopyReplicaResponse* response);
@@ -43,6 +47,7 @@ class MigrationParticipant {
   Partitions& partitions_;
   PartitionExecutor& executor_;
   PeerChannels& peers_;
+  const MemberTunables& tunables_;
   const std::shared_ptr<LifeGuard> guard_;
 };
 

@@ -150,37 +150,35 @@ void Partitions::Publish(int partition) {
   published_serving_[partition].store(replica.serving(), std::memory_order_relaxed);
 }
 
-absl::Status Partitions::Snapshot(int partition, v1::SyncResponse* out) {
+absl::StatusOr<ReplicaSnapshot> Partitions::Snapshot(int partition) {
   const PartitionReplica& replica = replicas_[partition];
-  out->set_sequence(replica.sequence);
-  out->set_table_version(replica.table_version);
+  ReplicaSnapshot out{.sequence = replica.sequence, .table_version = replica.table_version};
   for (const auto& hosted : registry_.instances()) {
     Container* container = ContainerOf(*hosted, partition);
     if (container == nullptr) continue;
     absl::StatusOr<std::string> data = container->ToMigrationData();
     if (!data.ok()) return data.status();
-    v1::ContainerData* entry = out->add_containers();
-    entry->set_lookup_name(hosted->lookup_name);
-    entry->set_data(*std::move(data));
+    out.containers.push_back({.lookup_name = hosted->lookup_name});
+    out.containers.back().chunks.push_back(*std::move(data));
   }
-  return absl::OkStatus();
+  return out;
 }
 
-absl::Status Partitions::Restore(int partition, const v1::SyncResponse& data) {
+absl::Status Partitions::Restore(int partition, const ReplicaSnapshot& data) {
   absl::Status result;
-  for (const v1::ContainerData& entry : data.containers()) {
-    const HostedService* hosted = registry_.FindInstance(entry.lookup_name());
+  for (const ReplicaSnapshot::Entry& entry : data.containers) {
+    const HostedService* hosted = registry_.FindInstance(entry.lookup_name);
     Container* container = hosted == nullptr ? nullptr : ContainerOf(*hosted, partition);
     if (container == nullptr) {
       result = absl::NotFoundError(
-          absl::StrCat("member ", member_id_, " hosts no partitioned '", entry.lookup_name(), "'"));
+          absl::StrCat("member ", member_id_, " hosts no partitioned '", entry.lookup_name, "'"));
       break;
     }
-    result = container->ApplyMigrationData(entry.data());
+    result = container->ApplyMigrationChunks(entry.chunks);
     if (!result.ok()) break;
   }
   if (result.ok()) {
-    replicas_[partition].sequence = data.sequence();
+    replicas_[partition].sequence = data.sequence;
   } else {
     Clear(partition);
   }

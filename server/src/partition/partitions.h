@@ -25,11 +25,31 @@
 #include "gridrpc/clock.h"
 #include "gridrpc/internal/mutex.h"
 #include "gridrpc/partition_table.h"
-#include "gridrpc/peer.pb.h"
 #include "partition/partition_executor.h"
 #include "partition/partition_replica.h"
 
 namespace gridrpc::internal {
+
+// A replica's data as a copy moves it: its sequence, the table version it was taken at, and each
+// container's migration data, in one or more pieces.
+struct ReplicaSnapshot {
+  struct Entry {
+    std::string lookup_name;
+    std::vector<std::string> chunks;
+  };
+  int64_t sequence = 0;
+  int64_t table_version = 0;
+  std::vector<Entry> containers;
+  int64_t received_bytes = 0;  // what its copy carried over the network, framing included
+
+  int64_t bytes() const {
+    int64_t n = 0;
+    for (const Entry& e : containers) {
+      for (const std::string& c : e.chunks) n += static_cast<int64_t>(c.size());
+    }
+    return n;
+  }
+};
 
 // Told, inside a partition, when an installed table changed this member's replica of it.
 class ReplicaObserver {
@@ -101,11 +121,12 @@ class Partitions {
   Container* ContainerOf(const HostedService& hosted, int partition);
   // Makes replica_state() and serving() current for the partition.
   void Publish(int partition);
-  // Everything the replica holds, with its sequence and table version.
-  absl::Status Snapshot(int partition, v1::SyncResponse* out);
+  // Everything the replica holds, with its sequence and table version (each container's data in
+  // one piece).
+  absl::StatusOr<ReplicaSnapshot> Snapshot(int partition);
   // Replaces the replica with a primary's snapshot; on error the replica is cleared (a
   // half-applied replica must not serve).
-  absl::Status Restore(int partition, const v1::SyncResponse& data);
+  absl::Status Restore(int partition, const ReplicaSnapshot& data);
   // Drops the replica's state: every container cleared, sequence 0.
   void Clear(int partition);
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "migration/replica_stream.h"
 
 namespace gridrpc::internal {
 
@@ -189,39 +190,29 @@ void BackupApplier::Resync(int p) {
   if (primary < 0 || table->member(primary).id() == member_.id()) return;
   MemberCounters::Increment(counters_.resyncs);
   orders_[p].resync_scheduled = true;  // one at a time
-  struct Call {
-    grpc::ClientContext context;
-    v1::SyncRequest request;
-    v1::SyncResponse response;
-  };
-  auto call = std::make_shared<Call>();
-  call->request.set_partition(p);
-  call->context.set_deadline(absl::ToChronoTime(absl::Now() + tunables_.backup_timeout));
-  peers_.Authenticate(call->context);
-  peers_.Get(table->member(primary).peer_address())
-      .peer->async()
-      ->Sync(&call->context, &call->request, &call->response,
-             [this, guard = guard_, p, call](grpc::Status status) {
-               LifeGuard::Scope alive = guard->Enter();
-               if (!alive) return;  // the member is gone
-               executor_.Execute(p, [this, p, call, status] {
-                 orders_[p].resync_scheduled = false;
-                 if (!status.ok()) {
-                   std::fprintf(stderr, "gridrpc: resync of partition %d failed: %s\n", p,
-                                status.error_message().c_str());
-                   ApplyPending(p);  // what waits is not forgotten: look again after the grace
-                   return;
-                 }
-                 if (call->response.sequence() > partitions_.replica(p).sequence) {
-                   if (absl::Status s = partitions_.Restore(p, call->response); !s.ok()) {
-                     std::fprintf(stderr, "gridrpc: resync of partition %d: %s\n", p,
-                                  s.ToString().c_str());
+  ReadSnapshot(peers_, table->member(primary).peer_address(), p,
+               absl::Now() + tunables_.backup_timeout,
+               [this, guard = guard_, p](absl::Status status, ReplicaSnapshot data) {
+                 LifeGuard::Scope alive = guard->Enter();
+                 if (!alive) return;  // the member is gone
+                 executor_.Execute(p, [this, p, status, data = std::move(data)] {
+                   orders_[p].resync_scheduled = false;
+                   if (!status.ok()) {
+                     std::fprintf(stderr, "gridrpc: resync of partition %d failed: %s\n", p,
+                                  status.ToString().c_str());
+                     ApplyPending(p);  // what waits is not forgotten: look again after the grace
                      return;
                    }
-                 }
-                 ApplyPending(p);  // what is now covered is acknowledged, the rest applied
+                   if (data.sequence > partitions_.replica(p).sequence) {
+                     if (absl::Status s = partitions_.Restore(p, data); !s.ok()) {
+                       std::fprintf(stderr, "gridrpc: resync of partition %d: %s\n", p,
+                                    s.ToString().c_str());
+                       return;
+                     }
+                   }
+                   ApplyPending(p);  // what is now covered is acknowledged, the rest applied
+                 });
                });
-             });
 }
 
 }  // namespace gridrpc::internal

@@ -1,0 +1,165 @@
+#include "migration/replica_stream.h"
+
+#include <grpcpp/client_context.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "gridrpc/internal/status.h"
+
+namespace gridrpc::internal {
+namespace {
+
+class SnapshotWriter final : public grpc::ServerWriteReactor<v1::SyncChunk> {
+ public:
+  SnapshotWriter(Partitions& partitions, PartitionExecutor& executor, int partition,
+                 int chunk_bytes)
+      : chunk_bytes_(static_cast<size_t>(chunk_bytes)) {
+    // The snapshot is taken inside the partition, in order with its calls; writing it out is
+    // not: the partition serves on meanwhile.
+    executor.Execute(partition, [this, &partitions, partition] {
+      if (absl::Status owner = partitions.CheckOwner(partition);
+          partitions.replica(partition).replica_index != 0) {
+        Finish(ToGrpcStatus(owner.ok() ? absl::UnavailableError("not the primary") : owner));
+        return;
+      }
+      absl::StatusOr<ReplicaSnapshot> snapshot = partitions.Snapshot(partition);
+      if (!snapshot.ok()) {
+        Finish(ToGrpcStatus(snapshot.status()));
+        return;
+      }
+      MutexLock lock(&mu_);
+      snapshot_ = *std::move(snapshot);
+      WriteNextLocked();
+    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    MutexLock lock(&mu_);
+    if (!ok) {  // the reader went away
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the reader went away"));
+      return;
+    }
+    WriteNextLocked();
+  }
+
+  void OnCancel() override {
+    MutexLock lock(&mu_);
+    FinishLocked(grpc::Status::CANCELLED);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  // The next chunk: the sequence and version first, then each container's data in pieces of at
+  // most chunk_bytes_ (an empty container: one chunk with its name and no data).
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    chunk_.Clear();
+    if (!started_) {
+      started_ = true;
+      chunk_.set_sequence(snapshot_.sequence);
+      chunk_.set_table_version(snapshot_.table_version);
+    }
+    if (container_ >= snapshot_.containers.size()) {
+      if (chunk_.ByteSizeLong() > 0) {
+        StartWrite(&chunk_);  // a partition without containers: the header alone
+        return;
+      }
+      FinishLocked(grpc::Status::OK);
+      return;
+    }
+    const ReplicaSnapshot::Entry& entry = snapshot_.containers[container_];
+    const std::string& data = entry.chunks.front();
+    if (offset_ == 0) chunk_.set_lookup_name(entry.lookup_name);
+    const size_t n = std::min(chunk_bytes_, data.size() - offset_);
+    chunk_.set_data(data.substr(offset_, n));
+    offset_ += n;
+    if (offset_ >= data.size()) {
+      ++container_;
+      offset_ = 0;
+    }
+    StartWrite(&chunk_);
+  }
+
+  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(std::move(status));
+  }
+
+  const size_t chunk_bytes_;
+  Mutex mu_;
+  ReplicaSnapshot snapshot_ ABSL_GUARDED_BY(mu_);
+  v1::SyncChunk chunk_ ABSL_GUARDED_BY(mu_);  // being written
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  size_t container_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t offset_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class SnapshotReader final : public grpc::ClientReadReactor<v1::SyncChunk> {
+ public:
+  SnapshotReader(PeerChannels& peers, const std::string& address, int partition,
+                 absl::Time deadline, std::function<void(absl::Status, ReplicaSnapshot)> done)
+      : done_(std::move(done)) {
+    request_.set_partition(partition);
+    context_.set_deadline(absl::ToChronoTime(deadline));
+    peers.Authenticate(context_);
+    peers.Get(address).peer->async()->Sync(&context_, &request_, this);
+    StartRead(&chunk_);
+    StartCall();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream ended: OnDone follows
+    snapshot_.received_bytes += static_cast<int64_t>(chunk_.ByteSizeLong());
+    if (chunks_++ == 0) {
+      snapshot_.sequence = chunk_.sequence();
+      snapshot_.table_version = chunk_.table_version();
+    }
+    if (!chunk_.lookup_name().empty()) {
+      snapshot_.containers.push_back({.lookup_name = chunk_.lookup_name()});
+    }
+    if (!chunk_.data().empty()) {
+      if (snapshot_.containers.empty()) {
+        error_ = absl::InvalidArgumentError("replica data before any container was named");
+      } else {
+        snapshot_.containers.back().chunks.push_back(std::move(*chunk_.mutable_data()));
+      }
+    }
+    StartRead(&chunk_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    absl::Status result = FromGrpcStatus(status);
+    if (result.ok()) result = error_;
+    if (result.ok() && chunks_ == 0) result = absl::DataLossError("an empty replica stream");
+    done_(std::move(result), std::move(snapshot_));
+    delete this;
+  }
+
+ private:
+  const std::function<void(absl::Status, ReplicaSnapshot)> done_;
+  grpc::ClientContext context_;
+  v1::SyncRequest request_;
+  v1::SyncChunk chunk_;
+  ReplicaSnapshot snapshot_;
+  int64_t chunks_ = 0;
+  absl::Status error_;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::SyncChunk>* NewSnapshotWriter(Partitions& partitions,
+                                                           PartitionExecutor& executor,
+                                                           int partition, int chunk_bytes) {
+  return new SnapshotWriter(partitions, executor, partition, chunk_bytes);
+}
+
+void ReadSnapshot(PeerChannels& peers, const std::string& address, int partition,
+                  absl::Time deadline, std::function<void(absl::Status, ReplicaSnapshot)> done) {
+  new SnapshotReader(peers, address, partition, deadline, std::move(done));
+}
+
+}  // namespace gridrpc::internal

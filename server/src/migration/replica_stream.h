@@ -1,0 +1,36 @@
+// Streaming a replica between members (Peer/Sync) in bounded chunks, so a partition of any size
+// moves without a message-size cliff: SnapshotWriter is the serving side (a primary: its
+// snapshot is taken inside the partition, then written out chunk by chunk), ReadSnapshot the
+// reading side (a migration's destination, or a backup that resyncs).
+//
+// What a copy holds in memory is the partition's own size on each side (the source's snapshot,
+// the destination's chunks, which MessageContainer parses where they are), never a joined copy
+// of a large partition on top of that.
+#ifndef GRIDRPC_SERVER_SRC_MIGRATION_REPLICA_STREAM_H_
+#define GRIDRPC_SERVER_SRC_MIGRATION_REPLICA_STREAM_H_
+
+#include <grpcpp/support/server_callback.h>
+
+#include <functional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "net/peer_channels.h"
+#include "partition/partitions.h"
+
+namespace gridrpc::internal {
+
+// Serves Peer/Sync for one partition: refuses unless this member is its primary. Deletes itself
+// when the stream is done.
+grpc::ServerWriteReactor<v1::SyncChunk>* NewSnapshotWriter(Partitions& partitions,
+                                                           PartitionExecutor& executor,
+                                                           int partition, int chunk_bytes);
+
+// Reads `partition` from the member whose peer port is `address`, until `deadline`; `done` runs
+// once, on a gRPC thread, with the outcome and what was read.
+void ReadSnapshot(PeerChannels& peers, const std::string& address, int partition,
+                  absl::Time deadline, std::function<void(absl::Status, ReplicaSnapshot)> done);
+
+}  // namespace gridrpc::internal
+
+#endif  // GRIDRPC_SERVER_SRC_MIGRATION_REPLICA_STREAM_H_
