@@ -4,6 +4,9 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
+#include <algorithm>
+#include <atomic>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client_state.h"
@@ -101,41 +104,49 @@ absl::Status ClientState::LoadTable() {
 }
 
 void ClientState::RefreshAsync(absl::AnyInvocable<void() &&> done) {
-  std::string address;
   {
     MutexLock lock(&mu_);
     refresh_waiters_.push_back(std::move(done));
     if (refreshing_) return;
     refreshing_ = true;
   }
-  const std::vector<std::string> candidates = CandidateAddresses();
-  {
-    MutexLock lock(&mu_);
-    address = candidates[next_address_++ % candidates.size()];
-  }
+  // Every member is asked at once and the first valid answer ends the refresh: a member that is
+  // paused accepts the call and answers nothing, so asking in turn could wait a connect timeout
+  // on each. Later answers are still installed if they are newer.
+  std::vector<std::string> addresses = CandidateAddresses();
+  std::sort(addresses.begin(), addresses.end());
+  addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+  if (addresses.empty()) return FinishRefresh();
+  struct Refresh {
+    std::atomic<size_t> pending;
+    std::atomic<bool> finished{false};
+  };
+  auto refresh = std::make_shared<Refresh>();
+  refresh->pending = addresses.size();
   struct Call {
     grpc::ClientContext context;
     v1::GetPartitionTableRequest request;
     v1::PartitionTable response;
     std::unique_ptr<v1::Cluster::Stub> stub;
   };
-  auto call = std::make_shared<Call>();
-  {
-    MutexLock lock(&mu_);
-    call->stub = v1::Cluster::NewStub(ChannelTo(address));
+  for (const std::string& address : addresses) {
+    auto call = std::make_shared<Call>();
+    {
+      MutexLock lock(&mu_);
+      call->stub = v1::Cluster::NewStub(ChannelTo(address));
+    }
+    call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.connect_timeout));
+    // The client and its proxies may be gone before the answer: the refresh keeps the state
+    // alive.
+    call->stub->async()->GetPartitionTable(
+        &call->context, &call->request, &call->response,
+        [self = shared_from_this(), call, refresh](grpc::Status status) {
+          // A table that fails validation counts as no answer.
+          const bool installed = status.ok() && self->Install(std::move(call->response)).ok();
+          const bool last = refresh->pending.fetch_sub(1) == 1;
+          if ((installed || last) && !refresh->finished.exchange(true)) self->FinishRefresh();
+        });
   }
-  call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.connect_timeout));
-  call->stub->async()->GetPartitionTable(&call->context, &call->request, &call->response,
-                                         // The client and its proxies may be gone before
-                                         // the answer: the refresh keeps the state alive.
-                                         [self = shared_from_this(), call](grpc::Status status) {
-                                           if (status.ok()) {
-                                             // A table that fails validation is ignored: the
-                                             // next refresh asks another member.
-                                             self->Install(std::move(call->response)).IgnoreError();
-                                           }
-                                           self->FinishRefresh();
-                                         });
 }
 
 void ClientState::FinishRefresh() {

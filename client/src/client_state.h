@@ -34,8 +34,9 @@ class ClientState : public std::enable_shared_from_this<ClientState> {
   // seed addresses. Blocks up to the connect timeout per member.
   absl::Status LoadTable();
 
-  // Reloads the table in the background; `done` runs once the attempt ended (it may not have
-  // changed anything). Concurrent requests share one reload.
+  // Reloads the table in the background from every member at once; `done` runs once one answered
+  // with a valid table or all failed (it may not have changed anything). Concurrent requests
+  // share one reload.
   void RefreshAsync(absl::AnyInvocable<void() &&> done);
 
  private:
@@ -52,7 +53,6 @@ class ClientState : public std::enable_shared_from_this<ClientState> {
   absl::flat_hash_map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
   bool refreshing_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<absl::AnyInvocable<void() &&>> refresh_waiters_ ABSL_GUARDED_BY(mu_);
-  size_t next_address_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gridrpc::internal

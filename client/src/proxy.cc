@@ -148,9 +148,11 @@ class ProxyCore::RemoteCall final : public internal::Cancellable,
       RetryOrFinish(internal::FromGrpcStatus(status));
       return;
     }
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-      // Not retried (it may have run), but the member may be gone: reload the table so that the
-      // caller's next calls do not go there too.
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      // Not retried (it may have run), but the member may be gone, or paused and replaced (it
+      // accepts connections and answers nothing): reload the table so that the caller's next
+      // calls do not go there too.
       proxy_->client_->RefreshAsync([] {});
     }
     Finish(internal::FromGrpcStatus(status));

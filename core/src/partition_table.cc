@@ -155,6 +155,7 @@ PartitionTable PartitionTable::Rebalance(const PartitionTable& current,
     v1::PartitionReplicas* r = proto.add_partitions();
     for (int m : assigned[p]) r->add_members(m);
     r->set_lost(current.lost(p));  // new owners of a lost partition hold nothing either
+    *r->mutable_last_holders() = current.proto().partitions(p).last_holders();
   }
   return PartitionTable(std::move(proto));
 }
@@ -176,10 +177,66 @@ PartitionTable PartitionTable::Promote(const PartitionTable& table, std::string_
   return PartitionTable(std::move(proto));
 }
 
-PartitionTable PartitionTable::MarkLost(const PartitionTable& table,
-                                        const std::set<int>& partitions, bool lost) {
+namespace {
+
+// The index of `member` in `proto`, which lists it last if it did not yet (without what it
+// registered beyond its identity: the replicas it offered are not part of a table).
+int FindOrAddMember(v1::PartitionTable& proto, const v1::MemberInfo& member) {
+  for (int i = 0; i < proto.members_size(); ++i) {
+    if (proto.members(i).id() == member.id()) return i;
+  }
+  v1::MemberInfo& added = *proto.add_members();
+  added = member;
+  added.clear_held();
+  return proto.members_size() - 1;
+}
+
+}  // namespace
+
+bool PartitionTable::LostFrom(int partition, std::string_view member_id) const {
+  const v1::PartitionReplicas& replicas = proto_.partitions(partition);
+  return replicas.lost() &&
+         std::find(replicas.last_holders().begin(), replicas.last_holders().end(), member_id) !=
+             replicas.last_holders().end();
+}
+
+PartitionTable PartitionTable::MarkLost(const PartitionTable& table, const PartitionTable& before,
+                                        const std::set<int>& partitions) {
   v1::PartitionTable proto = table.proto();
-  for (int p : partitions) proto.mutable_partitions(p)->set_lost(lost);
+  for (int p : partitions) {
+    v1::PartitionReplicas* replicas = proto.mutable_partitions(p);
+    replicas->set_lost(true);
+    replicas->clear_last_holders();
+    for (int m : before.proto().partitions(p).members()) {
+      replicas->add_last_holders(before.member(m).id());
+    }
+  }
+  return PartitionTable(std::move(proto));
+}
+
+PartitionTable PartitionTable::ResetLost(const PartitionTable& table,
+                                         const std::set<int>& partitions) {
+  v1::PartitionTable proto = table.proto();
+  for (int p : partitions) {
+    proto.mutable_partitions(p)->set_lost(false);
+    proto.mutable_partitions(p)->clear_last_holders();
+  }
+  return PartitionTable(std::move(proto));
+}
+
+PartitionTable PartitionTable::Restore(const PartitionTable& table,
+                                       const std::map<int, v1::MemberInfo>& owners,
+                                       int64_t version) {
+  v1::PartitionTable proto = table.proto();
+  proto.set_version(version);
+  for (const auto& [p, owner] : owners) {
+    const int index = FindOrAddMember(proto, owner);
+    v1::PartitionReplicas* replicas = proto.mutable_partitions(p);
+    replicas->clear_members();  // the new owners the lost partition had hold nothing
+    replicas->add_members(index);
+    replicas->set_lost(false);
+    replicas->clear_last_holders();
+  }
   return PartitionTable(std::move(proto));
 }
 
@@ -191,17 +248,8 @@ PartitionTable PartitionTable::KeepReplicas(const PartitionTable& next,
     google::protobuf::RepeatedField<int32_t> kept;
     for (int m : current.proto().partitions(p).members()) {
       const v1::MemberInfo& member = current.member(m);
-      int index = next.MemberIndex(member.id());
-      if (index < 0) {  // a member `next` leaves out (one that is leaving) keeps its replica
-        for (int i = 0; i < proto.members_size() && index < 0; ++i) {
-          if (proto.members(i).id() == member.id()) index = i;
-        }
-        if (index < 0) {
-          index = proto.members_size();
-          *proto.add_members() = member;
-        }
-      }
-      kept.Add(index);
+      // A member `next` leaves out (one that is leaving) keeps its replica.
+      kept.Add(FindOrAddMember(proto, member));
     }
     *proto.mutable_partitions(p)->mutable_members() = std::move(kept);
   }

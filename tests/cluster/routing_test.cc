@@ -1,7 +1,11 @@
 // Calls reach the member owning their partition: sync, async and callback; keyed, nested-keyed
 // and keyless; through a smart client that follows table changes.
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/grpcpp.h>
+
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "cluster/cluster_fixture.h"
 #include "gridrpc/internal/wire.h"
 #include "test_util.h"
@@ -234,6 +238,65 @@ TEST_F(ClusterTest, SmartClientFollowsANewPartitionTable) {
   EXPECT_EQ(incs[0].member_id, old_table->member(old_table->Owner(p)).id());
   EXPECT_EQ(incs[1].member_id, new_table->member(new_table->Owner(p)).id());
   EXPECT_NE(incs[0].member_id, incs[1].member_id);
+}
+
+// A paused member (SIGSTOP, a hung host) accepts connections and answers nothing: calls to it
+// time out. Meanwhile the cluster replaced it; the timeout makes the client reload its table,
+// so the next calls go to the new owner instead of timing out too.
+TEST_F(ClusterTest, ACallThatTimesOutMakesTheClientReloadItsTable) {
+  // A server that takes every call and never answers: the paused member.
+  grpc::AsyncGenericService black_hole;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterAsyncGenericService(&black_hole);
+  std::unique_ptr<grpc::ServerCompletionQueue> queue = builder.AddCompletionQueue();
+  std::unique_ptr<grpc::Server> paused = builder.BuildAndStart();
+  ASSERT_NE(port, 0);
+  grpc::GenericServerContext pending_context;
+  grpc::GenericServerAsyncReaderWriter pending_stream(&pending_context);
+  black_hole.RequestCall(&pending_context, &pending_stream, queue.get(), queue.get(), nullptr);
+
+  // Version 2: the client learns that member 0 lives at the black hole's address.
+  const auto table = cluster_->partition_table();
+  v1::PartitionTable staged = table->proto();
+  staged.set_version(2);
+  staged.mutable_members(0)->set_address(absl::StrCat("127.0.0.1:", port));
+  auto stale = std::make_shared<const PartitionTable>(*PartitionTable::FromProto(staged));
+  for (int i = 0; i < cluster_->size(); ++i) {
+    ASSERT_TRUE(cluster_->member(i).InstallPartitionTable(stale).ok());
+  }
+  ASSERT_TRUE(client_->RefreshPartitionTable().ok());
+  ASSERT_EQ(client_->partition_table()->version(), 2);
+  // Version 3: the member is back where it was (the cluster replaced the paused one).
+  staged.set_version(3);
+  *staged.mutable_members(0) = table->member(0);
+  auto current = std::make_shared<const PartitionTable>(*PartitionTable::FromProto(staged));
+  for (int i = 0; i < cluster_->size(); ++i) {
+    ASSERT_TRUE(cluster_->member(i).InstallPartitionTable(current).ok());
+  }
+
+  std::string key;
+  for (int i = 0; key.empty(); ++i) {
+    const std::string k = absl::StrCat("paused", i);
+    const int p = PartitionOf(KeyHash(std::string_view(k)), kDefaultPartitionCount);
+    if (table->Owner(p) == 0) key = k;
+  }
+  CallOptions options;
+  options.timeout = absl::Milliseconds(300);
+  EXPECT_THAT(counter_->Inc(Inc(key, 1), options),
+              StatusIs(absl::StatusCode::kDeadlineExceeded, ::testing::_));
+  EXPECT_TRUE(WaitUntil([&] { return client_->partition_table()->version() == 3; }));
+  absl::StatusOr<examples::IncResponse> r = counter_->Inc(Inc(key, 1), options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->value(), 1);  // the first one never reached a member
+
+  paused->Shutdown(absl::ToChronoTime(absl::Now()));
+  queue->Shutdown();
+  void* tag;
+  bool ok;
+  while (queue->Next(&tag, &ok)) {
+  }
 }
 
 TEST_F(ClusterTest, ReadOnlyCallsRetryUntilTheirDeadlineOthersFailFast) {

@@ -158,5 +158,48 @@ TEST(PartitionTableTest, KeepReplicasRestoresTheFailedPartitionsOfTheCurrentTabl
   EXPECT_EQ(ids(kept, 0).front(), "m0");  // partition 0 stays on the leaving member
 }
 
+// A partition that lost every replica remembers who held it; only those members may bring it
+// back, and a restore or a reset forgets them.
+TEST(PartitionTableTest, LostPartitionsRememberTheirLastHoldersUntilRestoredOrReset) {
+  std::vector<v1::MemberInfo> four = Members(4);
+  PartitionTable before = PartitionTable::Plan("dev", 1, four, 8, 1);
+  // m1 and m2 crash at once: partition 1 had exactly those two (primary m1, backup m2).
+  PartitionTable promoted =
+      PartitionTable::Promote(PartitionTable::Promote(before, "m1", 2), "m2", 2);
+  ASSERT_EQ(promoted.proto().partitions(1).members_size(), 0);
+  PartitionTable lost = PartitionTable::MarkLost(promoted, before, {1});
+  EXPECT_TRUE(lost.lost(1));
+  EXPECT_TRUE(lost.LostFrom(1, "m1"));
+  EXPECT_TRUE(lost.LostFrom(1, "m2"));
+  EXPECT_FALSE(lost.LostFrom(1, "m0"));
+  EXPECT_FALSE(lost.LostFrom(0, "m1"));  // partition 0 was not lost
+  // Rebalancing gives it new, empty owners and keeps the mark and its holders.
+  PartitionTable rebalanced = PartitionTable::Rebalance(lost, {four[0], four[3]}, 1, 3);
+  EXPECT_TRUE(rebalanced.LostFrom(1, "m2"));
+
+  v1::MemberInfo back = four[2];
+  back.add_held()->set_partition(1);  // what it registers with must not end up in the table
+  PartitionTable restored = PartitionTable::Restore(rebalanced, {{1, back}}, 4);
+  ASSERT_TRUE(PartitionTable::FromProto(restored.proto()).ok());
+  EXPECT_EQ(restored.version(), 4);
+  EXPECT_FALSE(restored.lost(1));
+  EXPECT_FALSE(restored.LostFrom(1, "m2"));
+  ASSERT_GE(restored.MemberIndex("m2"), 0);
+  EXPECT_EQ(restored.Owner(1), restored.MemberIndex("m2"));
+  EXPECT_EQ(restored.proto().partitions(1).members_size(), 1);
+  EXPECT_EQ(restored.member(restored.MemberIndex("m2")).held_size(), 0);
+  auto replicas = [](const PartitionTable& t, int p) {
+    const auto& members = t.proto().partitions(p).members();
+    return std::vector<int>(members.begin(), members.end());
+  };
+  for (int p = 0; p < 8; ++p) {
+    if (p != 1) EXPECT_EQ(replicas(restored, p), replicas(rebalanced, p)) << p;
+  }
+
+  PartitionTable reset = PartitionTable::ResetLost(rebalanced, {1});
+  EXPECT_FALSE(reset.lost(1));
+  EXPECT_FALSE(reset.LostFrom(1, "m1"));
+}
+
 }  // namespace
 }  // namespace gridrpc

@@ -12,6 +12,7 @@
 #define GRIDRPC_PARTITION_TABLE_H_
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -49,9 +50,16 @@ class PartitionTable {
   // that does not hold its data.
   static PartitionTable KeepReplicas(const PartitionTable& next, const PartitionTable& current,
                                      const std::set<int>& partitions);
-  // `table` with `partitions` marked lost (or no longer lost).
-  static PartitionTable MarkLost(const PartitionTable& table, const std::set<int>& partitions,
-                                 bool lost);
+  // `table` with `partitions` marked lost, remembering which members held them in `before`.
+  static PartitionTable MarkLost(const PartitionTable& table, const PartitionTable& before,
+                                 const std::set<int>& partitions);
+  // `table` with `partitions` no longer lost: their replicas start empty.
+  static PartitionTable ResetLost(const PartitionTable& table, const std::set<int>& partitions);
+  // `table` at `version` where each lost partition of `owners` is served again by the member
+  // given, one of its last holders that came back with its replica, as its only replica
+  // (the member is added to the table if it is not in it).
+  static PartitionTable Restore(const PartitionTable& table,
+                                const std::map<int, v1::MemberInfo>& owners, int64_t version);
   // Checks what a peer sent: a positive partition count, one replica list per partition,
   // member indexes in range, no member twice in one replica list.
   static absl::StatusOr<PartitionTable> FromProto(v1::PartitionTable proto);
@@ -65,6 +73,9 @@ class PartitionTable {
 
   // Whether the partition lost every replica (its replicas hold nothing; see PartitionLostEvent).
   bool lost(int partition) const { return proto_.partitions(partition).lost(); }
+  // Whether the partition is lost and `member_id` held one of the replicas it lost: the only
+  // members whose copy may bring it back.
+  bool LostFrom(int partition, std::string_view member_id) const;
   // Member index of the partition's primary, or -1 when it has none.
   int Owner(int partition) const;
   // Replica index (0 primary, 1.. backups) the member holds of the partition, or -1.

@@ -48,7 +48,7 @@ absl::StatusOr<std::shared_ptr<const PartitionTable>> PromoteCrashed(
     lost->push_back({.partition = p, .lost_replicas = had});
   }
   if (!reset_lost && !newly_lost.empty()) {
-    promoted = PartitionTable::MarkLost(promoted, newly_lost, /*lost=*/true);
+    promoted = PartitionTable::MarkLost(promoted, current, newly_lost);
   }
   auto next = std::make_shared<const PartitionTable>(std::move(promoted));
   MigrationState state{.start_time = driver.clock.Now()};
@@ -125,6 +125,10 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
       primaries[primary.id()] = &primary;
     }
   }
+  // Members that did not answer (paused, or gone without its session having ended yet): their
+  // copies fail at once instead of each waiting for the copy timeout, so that the round ends
+  // and the next one can see them crashed.
+  std::set<std::string> unreachable;
   for (const auto& [id, request] : freezes) {
     grpc::ClientContext context;
     Prepare(driver, context, driver.tunables.control_timeout);
@@ -133,6 +137,7 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
     if (!s.ok()) {  // its copies fail below and are reported there
       std::fprintf(stderr, "gridrpc: freezing partitions on %s failed: %s\n", id.c_str(),
                    s.error_message().c_str());
+      unreachable.insert(id);
     }
   }
   // Copies run migration_parallelism at a time: enough to overlap the round trips, few enough
@@ -146,13 +151,21 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
     absl::Status status;
     std::latch done{1};
   };
-  auto start_copy = [&driver](const Move& move) {
+  auto start_copy = [&driver, &unreachable](const Move& move) {
     auto copy = std::make_unique<Copy>();
     copy->begin = driver.clock.Now();
     if (move.source == nullptr) {
       copy->status = absl::UnavailableError("the partition has no primary to copy");
       copy->done.count_down();
       return copy;
+    }
+    for (const v1::MemberInfo* member : {move.source, move.destination}) {
+      if (unreachable.contains(member->id())) {
+        copy->status = absl::UnavailableError(
+            absl::StrCat("member ", member->id(), " did not answer in this migration"));
+        copy->done.count_down();
+        return copy;
+      }
     }
     Prepare(driver, copy->context, driver.tunables.copy_timeout);
     copy->request.set_partition(move.partition);
@@ -192,6 +205,9 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
         state.total_elapsed += event.elapsed;
       } else {
         failed.push_back(move);  // rolled back by the destination; retried once
+        if (status.code() == absl::StatusCode::kDeadlineExceeded) {
+          unreachable.insert(move.destination->id());
+        }
       }
       event.state = state;
       driver.notify([&](MigrationListener& l) {

@@ -1,6 +1,6 @@
 #include "cluster/planner.h"
 
-#include <algorithm>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -78,6 +78,8 @@ absl::StatusOr<Planner::Round> Planner::RunRound(int64_t session) {
   absl::StatusOr<PartitionTable> parsed = PartitionTable::FromProto(*std::move(view->table));
   if (!parsed.ok()) return parsed.status();
   auto current = std::make_shared<const PartitionTable>(*std::move(parsed));
+  absl::StatusOr<bool> restored = RestoreLost(*view, current);
+  if (!restored.ok()) return restored.status();
 
   // A member of the table that is not registered crashed, if this planner saw it registered in
   // its term (its session ended while the store was up) or it stayed away for the recovery
@@ -113,6 +115,7 @@ absl::StatusOr<Planner::Round> Planner::RunRound(int64_t session) {
       context_.notify([&](MigrationListener& l) { l.PartitionLost(event); });
     }
   }
+  promoted = promoted || *restored;
   if (staying.empty()) {  // the last member is leaving
     return promoted ? changed : Round{.outcome = Outcome::kSettled, .revision = view->revision};
   }
@@ -123,6 +126,39 @@ absl::StatusOr<Planner::Round> Planner::RunRound(int64_t session) {
   }
   if (absl::Status s = Migrate(*current, std::move(next), Driver()); !s.ok()) return s;
   return changed;
+}
+
+absl::StatusOr<bool> Planner::RestoreLost(const ClusterView& view,
+                                          std::shared_ptr<const PartitionTable>& current) {
+  // The freshest offer of each lost partition from its last holders that came back after they
+  // were replaced (a paused member, or one cut off from the store, still has its replicas).
+  // Anyone else's copy may be older than writes the partition acknowledged before it was lost.
+  std::map<int, int64_t> freshest;
+  std::map<int, v1::MemberInfo> owners;
+  for (const auto& [id, info] : view.members) {
+    if (current->MemberIndex(id) >= 0) continue;
+    for (const v1::HeldReplica& held : info.held()) {
+      const int p = held.partition();
+      if (p < 0 || p >= current->partition_count() || !current->LostFrom(p, id)) continue;
+      if (auto it = freshest.find(p); it != freshest.end() && it->second >= held.sequence()) {
+        continue;
+      }
+      freshest[p] = held.sequence();
+      owners[p] = info;
+    }
+  }
+  if (owners.empty()) return false;
+  auto table = std::make_shared<const PartitionTable>(
+      PartitionTable::Restore(*current, owners, current->version() + 1));
+  if (absl::Status s = CommitFenced(table); !s.ok()) return s;
+  for (const auto& [p, owner] : owners) {
+    std::fprintf(stderr,
+                 "gridrpc: lost partition %d is served again by member %s, one of its last "
+                 "holders, which came back with its replica (sequence %lld)\n",
+                 p, owner.id().c_str(), static_cast<long long>(freshest[p]));
+  }
+  current = std::move(table);
+  return true;
 }
 
 absl::StatusOr<int64_t> Planner::ResetLost(int64_t session, const std::set<int>& partitions) {
@@ -142,7 +178,7 @@ absl::StatusOr<int64_t> Planner::ResetLost(int64_t session, const std::set<int>&
     }
   }
   table_revision_ = (*read)->table_revision;
-  PartitionTable reset = PartitionTable::MarkLost(*current, partitions, /*lost=*/false);
+  PartitionTable reset = PartitionTable::ResetLost(*current, partitions);
   v1::PartitionTable proto = reset.proto();
   proto.set_version(current->version() + 1);
   auto next = std::make_shared<const PartitionTable>(PartitionTable::FromProto(proto).value());

@@ -81,6 +81,11 @@ class Planner {
   // Takes the planner role if nobody holds it and reads the store as its planner; nullopt when
   // another member plans.
   absl::StatusOr<std::optional<ClusterView>> ReadAsPlanner(int64_t session);
+  // Members back after they were replaced may hold replicas of partitions the table marks lost:
+  // commits a table in which the freshest offer of each from its last holders is its primary
+  // again (replacing `current`). True if it committed one.
+  absl::StatusOr<bool> RestoreLost(const ClusterView& view,
+                                   std::shared_ptr<const PartitionTable>& current);
   // Writes `table` if this planner still plans and the stored table is still the one it read,
   // then installs it on the members it lists.
   absl::Status CommitFenced(std::shared_ptr<const PartitionTable> table);

@@ -116,11 +116,18 @@ SessionEvents StoreCoordinator::Events() {
   };
 }
 
+v1::MemberInfo StoreCoordinator::Registration() {
+  v1::MemberInfo info = core_->Info();
+  info.set_backup_count(options_.backup_count);
+  MutexLock lock(&mu_);
+  for (const v1::HeldReplica& replica : held_) *info.add_held() = replica;
+  return info;
+}
+
 absl::Status StoreCoordinator::OpenAndRegister() {
   absl::StatusOr<int64_t> session = store_->OpenSession(options_.lease_ttl, Events());
   if (!session.ok()) return session.status();
-  v1::MemberInfo info = core_->Info();
-  info.set_backup_count(options_.backup_count);
+  const v1::MemberInfo info = Registration();
   absl::Status status = CheckSettings(info);
   if (status.ok()) status = store_->Register(*session, info);
   if (!status.ok()) {
@@ -339,14 +346,31 @@ void StoreCoordinator::InstallFromStore(const v1::PartitionTable& proto) {
     }
     if (dropped) {
       // Replaced while it was away (its session ended and its partitions were promoted
-      // elsewhere): what it holds is stale. It drops it and joins again, as a new member would.
+      // elsewhere): what it holds is stale. It drops it and joins again, as a new member would,
+      // but keeps its replicas of partitions the cluster lost meanwhile, and offers them back.
+      std::vector<v1::HeldReplica> held;
+      std::set<int> keep;
+      for (int p = 0; p < table->partition_count(); ++p) {
+        const Partitions::ReplicaState state = core_->partitions().replica_state(p);
+        if (state.replica_index < 0 || !table->LostFrom(p, core_->id())) continue;
+        keep.insert(p);
+        v1::HeldReplica& replica = held.emplace_back();
+        replica.set_partition(p);
+        replica.set_sequence(state.sequence);
+      }
       std::fprintf(stderr,
                    "gridrpc: member %s was replaced in table version %lld while it was away: it "
-                   "drops its replicas and joins again\n",
-                   core_->id().c_str(), static_cast<long long>(table->version()));
-      core_->partitions().DropAll();
+                   "drops its replicas but %zu the cluster lost, which it offers back, and joins "
+                   "again\n",
+                   core_->id().c_str(), static_cast<long long>(table->version()), keep.size());
+      core_->partitions().DropAll(keep);
       MutexLock lock(&mu_);
       listed_ = false;
+      held_ = std::move(held);
+      // If it registered again already, the loop tells the planner what it holds.
+      reregister_ = !held_.empty();
+      woken_ = true;
+      changed_.NotifyAll();
     }
     core_->partitions().Observe(std::move(table));  // a joining member learns its peers
     return;
@@ -358,6 +382,7 @@ void StoreCoordinator::InstallFromStore(const v1::PartitionTable& proto) {
   }
   MutexLock lock(&mu_);
   listed_ = true;
+  held_.clear();  // listed again: whatever it offered was taken or is no longer needed
   changed_.NotifyAll();
 }
 
@@ -385,6 +410,7 @@ void StoreCoordinator::PlannerLoop() {
     bool rewatch = false;
     bool lost = false;
     std::vector<ResetRequest> resets;
+    bool reregister = false;
     std::string why;
     {
       MutexLock lock(&mu_);
@@ -400,6 +426,8 @@ void StoreCoordinator::PlannerLoop() {
       rewatch = watch_broken_;
       lost = session_lost_;
       if (!lost) resets.swap(resets_);
+      reregister = !lost && reregister_;
+      reregister_ = false;
     }
     if (expel) {
       std::fprintf(stderr, "gridrpc: member %s leaves the cluster: %s\n", core_->id().c_str(),
@@ -416,6 +444,12 @@ void StoreCoordinator::PlannerLoop() {
       continue;
     }
     if (rewatch) WatchAndLoadTable();  // the store was away (etcd restarting, a leader change)
+    if (reregister) {
+      if (absl::Status s = store_->Register(session_, Registration()); !s.ok()) {
+        std::fprintf(stderr, "gridrpc: member %s offering its replicas: %s\n", core_->id().c_str(),
+                     s.ToString().c_str());
+      }
+    }
     for (ResetRequest& r : resets) r.done(ResetLost(r.partitions));
     absl::StatusOr<Planner::Round> round = planner_->RunRound(session_);
     if (!round.ok()) {

@@ -84,6 +84,8 @@ class StoreCoordinator final : public Coordinator {
  private:
   // Opens a session and registers the member on it (session_).
   absl::Status OpenAndRegister();
+  // What the member registers as: its info, its backup count and the replicas it offers.
+  v1::MemberInfo Registration();
   SessionEvents Events();
   // From a store thread: the session could not be renewed. The member is fenced at once; the
   // loop tries to resume the session, else registers again.
@@ -131,6 +133,9 @@ class StoreCoordinator final : public Coordinator {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool watch_broken_ ABSL_GUARDED_BY(mu_) = false;
   bool session_lost_ ABSL_GUARDED_BY(mu_) = false;
+  // Replicas of lost partitions the member kept when the cluster replaced it, offered back.
+  std::vector<v1::HeldReplica> held_ ABSL_GUARDED_BY(mu_);
+  bool reregister_ ABSL_GUARDED_BY(mu_) = false;  // registered: register again with held_
   struct ResetRequest {
     std::set<int> partitions;
     std::function<void(absl::StatusOr<int64_t>)> done;

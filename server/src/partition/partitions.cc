@@ -206,18 +206,18 @@ void Partitions::RunOnPartition(int partition, const ServiceBase& service,
   });
 }
 
-void Partitions::DropAll() {
+void Partitions::DropAll(const std::set<int>& keep) {
   {
     MutexLock lock(&mu_);
     primaries_ = nullptr;
   }
   for (int p = 0; p < partition_count_; ++p) {
-    executor_.Execute(p, [this, p] {
+    executor_.Execute(p, [this, p, kept = keep.contains(p)] {
       PartitionReplica& replica = replicas_[p];
       const bool was_backup = replica.replica_index > 0;
       replica.replica_index = -1;
       replica.frozen = false;
-      Clear(p);
+      if (!kept) Clear(p);
       for (ReplicaObserver* observer : observers_) observer->OnRoleChanged(p, replica, was_backup);
       Publish(p);
     });

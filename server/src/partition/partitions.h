@@ -16,6 +16,7 @@
 #include <atomic>
 #include <limits>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -136,9 +137,10 @@ class Partitions {
                       absl::AnyInvocable<void(Container* container) &&> fn);
   // Clears every partition's containers, each in order with its partition's calls.
   void ClearAll();
-  // Drops every replica (containers, sequences, roles), each in order with its partition's
-  // calls: the member was replaced while it was away, and what it holds is stale.
-  void DropAll();
+  // Drops every replica (containers, sequences, roles) but those of `keep` (their role only),
+  // each in order with its partition's calls: the member was replaced while it was away, and
+  // what it holds is stale, except for partitions the cluster lost, which it may give back.
+  void DropAll(const std::set<int>& keep = {});
 
  private:
   const std::string member_id_;
