@@ -112,8 +112,10 @@ TEST_F(BadInputTest, ControlPlaneCallsRefuseBadInput) {
     grpc::ClientContext context;
     v1::CopyReplicaRequest request;
     request.set_partition(std::stoi(VictimPartition()));
-    v1::CopyReplicaResponse response;
-    const grpc::Status status = stub->CopyReplica(&context, request, &response);
+    auto stream = stub->CopyReplica(&context, request);
+    v1::CopyReplicaProgress progress;
+    EXPECT_FALSE(stream->Read(&progress));
+    const grpc::Status status = stream->Finish();
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_THAT(status.error_message(), HasSubstr("names no source"));
   }

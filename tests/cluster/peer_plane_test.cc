@@ -161,9 +161,10 @@ TEST_F(PeerPlaneTest, ACopyFromSomeoneOutsideTheTableIsRefused) {
   copy.set_partition(p);
   copy.set_source_member_id("a-member-nobody-knows");
   grpc::ClientContext context;
-  v1::CopyReplicaResponse response;
-  grpc::Status status =
-      v1::Peer::NewStub(backup.PeerChannelForTest())->CopyReplica(&context, copy, &response);
+  auto stream = v1::Peer::NewStub(backup.PeerChannelForTest())->CopyReplica(&context, copy);
+  v1::CopyReplicaProgress progress;
+  EXPECT_FALSE(stream->Read(&progress));
+  grpc::Status status = stream->Finish();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(status.error_message(), HasSubstr("not a member of the table"));
   ExpectNothingChanged();

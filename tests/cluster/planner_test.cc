@@ -5,13 +5,17 @@
 #include "cluster/planner.h"
 
 #include <gmock/gmock.h>
+#include <grpcpp/server_builder.h>
 #include <gtest/gtest.h>
+
+#include <atomic>
 
 #include "cluster/memory_store.h"
 #include "example_services.h"
 #include "gridrpc/client.h"
 #include "gridrpc/embedded_cluster.h"
 #include "gridrpc/partition_table.h"
+#include "gridrpc/peer.grpc.pb.h"
 #include "gridrpc/proxy.h"
 #include "member/member_core.h"
 #include "test_util.h"
@@ -51,6 +55,7 @@ class PlannerTest : public ::testing::Test {
     auto node = std::make_unique<Node>();
     node->member = Member::Create({.member_id = "m" + std::to_string(nodes_.size()),
                                    .cluster_secret = std::move(secret),
+                                   .tunables = tunables_,
                                    .clock = &clock_})
                        .value();
     EXPECT_TRUE(examples::AddExampleServices(*node->member).ok());
@@ -93,6 +98,7 @@ class PlannerTest : public ::testing::Test {
 
   testing::FakeClock clock_;  // the members' and their planners'
   absl::Duration recovery_grace_ = absl::ZeroDuration();
+  MemberTunables tunables_;
   InMemoryStore store_;
   std::vector<std::unique_ptr<Node>> nodes_;
 };
@@ -235,6 +241,130 @@ TEST_F(RecoveryPlannerTest, AMemberSeenInTheTermIsPromotedAtOnce) {
   store_.AbandonSession(nodes_[2]->session);
   EXPECT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kChanged);
   EXPECT_EQ(Committed()->MemberIndex(nodes_[2]->member->id()), -1);
+}
+
+// A peer that is paused, or cut off without its connection breaking: it takes calls and never
+// answers a stream. Sync sends the first chunk of a replica, then nothing; CopyReplica reports
+// nothing. Other calls are answered OK. Streams end when their caller gives up.
+class SilentPeer final : public v1::Peer::CallbackService {
+ public:
+  SilentPeer() {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(this);
+    server_ = builder.BuildAndStart();
+    info_.set_id("silent");
+    info_.set_address(absl::StrCat("127.0.0.1:", port));
+    info_.set_peer_address(absl::StrCat("127.0.0.1:", port));
+    info_.set_partition_count(kDefaultPartitionCount);
+  }
+  ~SilentPeer() override { server_->Shutdown(); }
+
+  const v1::MemberInfo& info() const { return info_; }
+  int copies() const { return copies_.load(); }
+
+  grpc::ServerWriteReactor<v1::SyncChunk>* Sync(grpc::CallbackServerContext*,
+                                                const v1::SyncRequest*) override {
+    class FirstChunkOnly final : public grpc::ServerWriteReactor<v1::SyncChunk> {
+     public:
+      FirstChunkOnly() {
+        chunk_.set_sequence(5);
+        StartWrite(&chunk_);
+      }
+      void OnWriteDone(bool) override {}
+      void OnCancel() override { Finish(grpc::Status::CANCELLED); }
+      void OnDone() override { delete this; }
+
+     private:
+      v1::SyncChunk chunk_;
+    };
+    return new FirstChunkOnly();
+  }
+
+  grpc::ServerWriteReactor<v1::CopyReplicaProgress>* CopyReplica(
+      grpc::CallbackServerContext*, const v1::CopyReplicaRequest*) override {
+    ++copies_;
+    class Nothing final : public grpc::ServerWriteReactor<v1::CopyReplicaProgress> {
+     public:
+      void OnCancel() override { Finish(grpc::Status::CANCELLED); }
+      void OnDone() override { delete this; }
+    };
+    return new Nothing();
+  }
+
+  grpc::ServerUnaryReactor* InstallPartitionTable(grpc::CallbackServerContext* ctx,
+                                                  const v1::PartitionTable*,
+                                                  v1::InstallPartitionTableResponse*) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+ private:
+  std::unique_ptr<grpc::Server> server_;
+  v1::MemberInfo info_;
+  std::atomic<int> copies_{0};
+};
+
+// Copies stall only as long as a copy may go without a chunk, whatever the size of the
+// partition: a copy has no deadline of its own (a large partition takes long), so without the
+// per-chunk deadline these tests would wait forever.
+class StalledCopyTest : public PlannerTest {
+ protected:
+  void SetUp() override {
+    tunables_.copy_idle_timeout = absl::Milliseconds(200);
+    tunables_.control_timeout = absl::Milliseconds(300);
+    PlannerTest::SetUp();
+  }
+};
+
+TEST_F(StalledCopyTest, APlannerGivesUpOnADestinationThatReportsNothing) {
+  Node& a = *nodes_[0];
+  ASSERT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kChanged);
+  SilentPeer silent;
+  const int64_t session = store_.OpenSession(absl::Seconds(10), SessionEvents{}).value();
+  ASSERT_TRUE(store_.Register(session, silent.info()).ok());
+
+  absl::StatusOr<Planner::Round> round = a.planner->RunRound(a.session);
+  EXPECT_THAT(round, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("failed twice")));
+  // It stalled the copies sent to it at once; after that the round failed the others at once.
+  EXPECT_GT(silent.copies(), 0);
+  EXPECT_LE(silent.copies(), tunables_.migration_parallelism);
+  std::shared_ptr<const PartitionTable> table = Committed();
+  const int index = table->MemberIndex("silent");
+  for (int p = 0; p < table->partition_count(); ++p) {
+    EXPECT_EQ(table->ReplicaIndex(p, index), -1) << "partition " << p;
+  }
+}
+
+TEST_F(StalledCopyTest, ADestinationGivesUpOnASourceThatStopsSending) {
+  Node& a = *nodes_[0];
+  ASSERT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kChanged);
+  // The destination learns of a table in which the silent peer is the source of partition 0.
+  SilentPeer silent;
+  v1::PartitionTable proto = Committed()->proto();
+  proto.set_version(proto.version() + 1);
+  *proto.add_members() = silent.info();
+  proto.mutable_partitions(0)->clear_members();
+  proto.mutable_partitions(0)->add_members(proto.members_size() - 1);
+  MemberCore& destination = CoreOf(*a.member);
+  destination.partitions().Observe(
+      std::make_shared<const PartitionTable>(PartitionTable::FromProto(proto).value()));
+
+  v1::CopyReplicaRequest copy;
+  copy.set_partition(0);
+  copy.set_source_member_id("silent");
+  grpc::ClientContext context;
+  auto stream = v1::Peer::NewStub(a.member->PeerChannelForTest())->CopyReplica(&context, copy);
+  v1::CopyReplicaProgress progress;
+  ASSERT_TRUE(stream->Read(&progress));  // the first chunk arrived
+  EXPECT_GT(progress.bytes(), 0);
+  while (stream->Read(&progress)) {
+  }
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_THAT(status.error_message(), HasSubstr("sent nothing for 200ms (after 1 chunks)"));
 }
 
 }  // namespace

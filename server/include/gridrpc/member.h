@@ -74,13 +74,17 @@ struct MemberTunables {
   // The largest message a client may send or receive; peer messages may be somewhat larger
   // (they wrap a client's).
   int max_message_bytes = 4 * 1024 * 1024;
-  // When this member plans migrations: replica copies in flight at once, the deadline of one
-  // copy, and of the planner's other calls to members (freeze, install, event relay).
+  // When this member plans migrations: replica copies in flight at once, and the deadline of
+  // the planner's other calls to members (freeze, install, event relay).
   int migration_parallelism = 16;
-  // A partition's copy travels in chunks of at most this many bytes of container data.
-  int copy_chunk_bytes = 1024 * 1024;
-  absl::Duration copy_timeout = absl::Seconds(60);
   absl::Duration control_timeout = absl::Seconds(5);
+  // A partition's copy (a migration's, or a backup's resync) travels in chunks of at most this
+  // many bytes of container data. It takes as long as the partition's size needs, but is given
+  // up when no chunk arrives for copy_idle_timeout: a paused member costs that much, whatever the
+  // partition's size. (A planner allows the destination control_timeout more, so that the
+  // destination can report a stalled source first.)
+  int copy_chunk_bytes = 1024 * 1024;
+  absl::Duration copy_idle_timeout = absl::Seconds(10);
 };
 
 // TLS for both of a member's ports, as PEM text (LoadTlsFiles reads it from files).

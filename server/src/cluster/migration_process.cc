@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "gridrpc/internal/status.h"
 #include "gridrpc/peer.grpc.pb.h"
+#include "net/stall_watchdog.h"
 
 namespace gridrpc::internal {
 namespace {
@@ -28,6 +29,72 @@ void Prepare(const MigrationDriver& driver, grpc::ClientContext& context, absl::
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   driver.peers.Authenticate(context);
 }
+
+// One Peer/CopyReplica from the planner to a destination: a stream of the destination's progress.
+// The destination gives up on a source that sends nothing for copy_idle_timeout and says so; the
+// planner gives up on a destination that reports nothing for control_timeout longer (it is
+// paused or cut off). Owned by the planning thread, which Wait()s before destroying it.
+class CopyCall final : public grpc::ClientReadReactor<v1::CopyReplicaProgress> {
+ public:
+  explicit CopyCall(absl::Time begin) : begin_(begin) {}
+
+  void Start(const MigrationDriver& driver, const v1::MemberInfo& destination, int partition,
+             const std::string& source_id) {
+    destination_ = destination.id();
+    idle_timeout_ = driver.tunables.copy_idle_timeout + driver.tunables.control_timeout;
+    watchdog_ = StallWatchdog::New(context_, idle_timeout_);
+    driver.peers.Authenticate(context_);
+    request_.set_partition(partition);
+    request_.set_source_member_id(source_id);
+    StubOf(driver, destination).async()->CopyReplica(&context_, &request_, this);
+    StartRead(&progress_);
+    StartCall();
+    watchdog_->Start();
+  }
+  // Ends the copy without a call.
+  void Fail(absl::Status status) {
+    status_ = std::move(status);
+    done_.count_down();
+  }
+  void Wait() { done_.wait(); }
+
+  // After Wait().
+  absl::Time begin() const { return begin_; }
+  const absl::Status& status() const { return status_; }
+  int64_t bytes() const { return bytes_; }
+  bool destination_stalled() const { return destination_stalled_; }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream ended: OnDone follows
+    watchdog_->Progress();
+    bytes_ = progress_.bytes();
+    StartRead(&progress_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    status_ = FromGrpcStatus(status);
+    if (watchdog_->fired()) {
+      destination_stalled_ = true;
+      status_ = absl::DeadlineExceededError(absl::StrCat(
+          "member ", destination_, " reported no progress for ",
+          absl::FormatDuration(idle_timeout_), " while copying partition ", request_.partition()));
+    }
+    watchdog_->Stop([this] { done_.count_down(); });
+  }
+
+ private:
+  const absl::Time begin_;
+  std::string destination_;
+  absl::Duration idle_timeout_;
+  grpc::ClientContext context_;
+  std::shared_ptr<StallWatchdog> watchdog_;
+  v1::CopyReplicaRequest request_;
+  v1::CopyReplicaProgress progress_;
+  absl::Status status_;
+  int64_t bytes_ = 0;
+  bool destination_stalled_ = false;
+  std::latch done_{1};
+};
 
 }  // namespace
 
@@ -142,71 +209,52 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
   }
   // Copies run migration_parallelism at a time: enough to overlap the round trips, few enough
   // not to crowd out the calls the members keep serving. Events are reported in plan order.
-  struct Copy {
-    grpc::ClientContext context;
-    v1::CopyReplicaRequest request;
-    v1::CopyReplicaResponse response;
-    v1::Peer::Stub* stub = nullptr;
-    absl::Time begin;
-    absl::Status status;
-    std::latch done{1};
-  };
   auto start_copy = [&driver, &unreachable](const Move& move) {
-    auto copy = std::make_unique<Copy>();
-    copy->begin = driver.clock.Now();
+    auto copy = std::make_unique<CopyCall>(driver.clock.Now());
     if (move.source == nullptr) {
-      copy->status = absl::UnavailableError("the partition has no primary to copy");
-      copy->done.count_down();
+      copy->Fail(absl::UnavailableError("the partition has no primary to copy"));
       return copy;
     }
     for (const v1::MemberInfo* member : {move.source, move.destination}) {
       if (unreachable.contains(member->id())) {
-        copy->status = absl::UnavailableError(
-            absl::StrCat("member ", member->id(), " did not answer in this migration"));
-        copy->done.count_down();
+        copy->Fail(absl::UnavailableError(
+            absl::StrCat("member ", member->id(), " did not answer in this migration")));
         return copy;
       }
     }
-    Prepare(driver, copy->context, driver.tunables.copy_timeout);
-    copy->request.set_partition(move.partition);
-    copy->request.set_source_member_id(move.source->id());
-    copy->stub = &StubOf(driver, *move.destination);
-    Copy* raw = copy.get();
-    copy->stub->async()->CopyReplica(&raw->context, &raw->request, &raw->response,
-                                     [raw](grpc::Status status) {
-                                       raw->status = FromGrpcStatus(status);
-                                       raw->done.count_down();
-                                     });
+    copy->Start(driver, *move.destination, move.partition, move.source->id());
     return copy;
   };
   for (int attempt = 0; attempt < 2 && !moves.empty(); ++attempt) {
     std::vector<Move> failed;
-    std::deque<std::unique_ptr<Copy>> running;
+    std::deque<std::unique_ptr<CopyCall>> running;
     size_t started = 0;
     for (const Move& move : moves) {
       while (started < moves.size() &&
              running.size() < static_cast<size_t>(driver.tunables.migration_parallelism)) {
         running.push_back(start_copy(moves[started++]));
       }
-      std::unique_ptr<Copy> copy = std::move(running.front());
+      std::unique_ptr<CopyCall> copy = std::move(running.front());
       running.pop_front();
-      copy->done.wait();
-      const absl::Status& status = copy->status;
+      copy->Wait();
+      const absl::Status& status = copy->status();
       ReplicaMigrationEvent event{.partition = move.partition,
                                   .replica_index = move.replica_index,
                                   .source = move.source == nullptr ? "" : move.source->id(),
                                   .destination = move.destination->id(),
                                   .success = status.ok(),
-                                  .elapsed = driver.clock.Now() - copy->begin,
-                                  .bytes = copy->response.bytes()};
+                                  .elapsed = driver.clock.Now() - copy->begin(),
+                                  .bytes = copy->bytes()};
       if (status.ok()) {
         ++state.completed;
         --state.remaining;
         state.total_elapsed += event.elapsed;
       } else {
         failed.push_back(move);  // rolled back by the destination; retried once
-        if (status.code() == absl::StatusCode::kDeadlineExceeded) {
+        if (copy->destination_stalled()) {
           unreachable.insert(move.destination->id());
+        } else if (status.code() == absl::StatusCode::kDeadlineExceeded) {
+          unreachable.insert(move.source->id());  // the destination heard nothing from it
         }
       }
       event.state = state;

@@ -61,11 +61,10 @@ PeerService::PeerService(Admission admit, BackupApplier& backups, MigrationParti
       PathOf("BeginMigration"),
       [&migration](grpc::CallbackServerContext* ctx, const v1::BeginMigrationRequest& request,
                    v1::BeginMigrationResponse*) { return migration.BeginMigration(ctx, request); });
-  AddUnary<v1::CopyReplicaRequest, v1::CopyReplicaResponse>(
+  AddServerStreaming<v1::CopyReplicaRequest, v1::CopyReplicaProgress>(
       PathOf("CopyReplica"),
-      [&migration](grpc::CallbackServerContext* ctx, const v1::CopyReplicaRequest& request,
-                   v1::CopyReplicaResponse* response) {
-        return migration.CopyReplica(ctx, request, response);
+      [&migration](grpc::CallbackServerContext*, const v1::CopyReplicaRequest& request) {
+        return migration.CopyReplica(request);
       });
   AddUnary<v1::PartitionTable, v1::InstallPartitionTableResponse>(
       PathOf("InstallPartitionTable"),

@@ -45,7 +45,7 @@ absl::StatusOr<std::unique_ptr<MemberCore>> MemberCore::Create(MemberOptions opt
         "copy_chunk_bytes must be positive");
   }
   if (t.backup_timeout <= absl::ZeroDuration() || t.gap_grace <= absl::ZeroDuration() ||
-      t.backup_retry_pause <= absl::ZeroDuration() || t.copy_timeout <= absl::ZeroDuration() ||
+      t.backup_retry_pause <= absl::ZeroDuration() || t.copy_idle_timeout <= absl::ZeroDuration() ||
       t.control_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("tunables: timeouts must be positive");
   }

@@ -3,6 +3,7 @@
 #include <grpcpp/client_context.h>
 
 #include <atomic>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -70,16 +71,125 @@ grpc::ServerWriteReactor<v1::SyncChunk>* MigrationParticipant::ServeSync(
   return NewSnapshotWriter(partitions_, executor_, p, tunables_.copy_chunk_bytes);
 }
 
-grpc::ServerUnaryReactor* MigrationParticipant::CopyReplica(grpc::CallbackServerContext* ctx,
-                                                            const v1::CopyReplicaRequest& request,
-                                                            v1::CopyReplicaResponse* response) {
+namespace {
+
+// The destination's side of Peer/CopyReplica: reads the replica from its source (ReadSnapshot),
+// reports the bytes received as they arrive, applies the replica inside its partition and ends
+// the stream with the outcome. At most one progress message is in flight; the latest count
+// wins. Deletes itself once gRPC is done with it, which is after Finish, the last thing it does.
+class CopyStream final : public grpc::ServerWriteReactor<v1::CopyReplicaProgress> {
+ public:
+  CopyStream(Partitions& partitions, PartitionExecutor& executor, PeerChannels& peers,
+             absl::Duration idle_timeout, std::shared_ptr<LifeGuard> guard, int partition,
+             const std::string& source_address) {
+    ReadSnapshot(
+        peers, source_address, partition, idle_timeout,
+        [this](int64_t bytes) { Report(bytes, std::nullopt); },
+        [this, &partitions, &executor, guard = std::move(guard), partition](absl::Status status,
+                                                                            ReplicaSnapshot data) {
+          LifeGuard::Scope alive = guard->Enter();
+          if (!alive) {
+            Report(data.received_bytes,
+                   grpc::Status(grpc::StatusCode::UNAVAILABLE, "the destination member stopped"));
+            return;
+          }
+          if (!status.ok()) {
+            Report(data.received_bytes, ToGrpcStatus(status));
+            return;
+          }
+          executor.Execute(partition, [this, &partitions, partition, data = std::move(data)] {
+            absl::Status applied = partitions.Restore(partition, data);
+            Report(data.received_bytes, ToGrpcStatus(applied));
+          });
+        });
+  }
+
+  void OnWriteDone(bool ok) override {
+    Next next;
+    {
+      MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) reader_gone_ = true;  // the planner gave up; the outcome still ends the stream
+      next = NextLocked();
+    }
+    Act(next);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  enum class Next { kNothing, kWrite, kWriteAndFinish, kFinish };
+
+  // Bytes received so far and, once the copy is over, its outcome.
+  void Report(int64_t bytes, std::optional<grpc::Status> outcome) {
+    Next next;
+    {
+      MutexLock lock(&mu_);
+      bytes_ = std::max(bytes_, bytes);
+      if (outcome.has_value()) outcome_ = std::move(outcome);
+      next = NextLocked();
+    }
+    Act(next);
+  }
+
+  Next NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finished_) return Next::kNothing;
+    if (outcome_.has_value()) {
+      finished_ = true;
+      final_status_ = *outcome_;
+      if (!outcome_->ok() || reader_gone_) return Next::kFinish;
+      progress_.set_bytes(bytes_);
+      return Next::kWriteAndFinish;
+    }
+    if (bytes_ == reported_ || reader_gone_) return Next::kNothing;
+    writing_ = true;
+    reported_ = bytes_;
+    progress_.set_bytes(bytes_);
+    return Next::kWrite;
+  }
+
+  // Outside the lock: once Finish is called, gRPC may delete this at any moment.
+  void Act(Next next) {
+    switch (next) {
+      case Next::kNothing:
+        return;
+      case Next::kWrite:
+        StartWrite(&progress_);
+        return;
+      case Next::kWriteAndFinish:
+        StartWriteAndFinish(&progress_, grpc::WriteOptions(), grpc::Status::OK);
+        return;
+      case Next::kFinish:
+        Finish(final_status_);
+        return;
+    }
+  }
+
+  Mutex mu_;
+  v1::CopyReplicaProgress progress_;  // being written; changed only when no write is in flight
+  int64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t reported_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reader_gone_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> outcome_ ABSL_GUARDED_BY(mu_);
+  grpc::Status final_status_;  // set once, under mu_, before Act finishes with it
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::CopyReplicaProgress>* MigrationParticipant::CopyReplica(
+    const v1::CopyReplicaRequest& request) {
   const int p = request.partition();
+  auto refuse = [](grpc::StatusCode code, std::string message) {
+    return RefusedStream<v1::CopyReplicaProgress>(grpc::Status(code, std::move(message)));
+  };
   if (!partitions_.Contains(p)) {
-    return Refuse(ctx, grpc::StatusCode::INVALID_ARGUMENT,
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT,
                   absl::StrCat("copy of partition ", p, " out of range"));
   }
   if (request.source_member_id().empty()) {
-    return Refuse(ctx, grpc::StatusCode::INVALID_ARGUMENT,
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT,
                   absl::StrCat("copy of partition ", p, " names no source"));
   }
   // The source must be a member of the cluster as this member knows it: a copy never pulls
@@ -87,38 +197,19 @@ grpc::ServerUnaryReactor* MigrationParticipant::CopyReplica(grpc::CallbackServer
   std::shared_ptr<const PartitionTable> table = partitions_.known_table();
   const int source = table == nullptr ? -1 : table->MemberIndex(request.source_member_id());
   if (source < 0) {
-    return Refuse(
-        ctx, grpc::StatusCode::FAILED_PRECONDITION,
+    return refuse(
+        grpc::StatusCode::FAILED_PRECONDITION,
         absl::StrCat("copy of partition ", p, " from ", request.source_member_id(),
                      ", which is not a member of the table member ", partitions_.member_id(),
                      " knows (version ", table == nullptr ? 0 : table->version(), ")"));
   }
   if (table->member(source).id() == partitions_.member_id()) {
-    return Refuse(ctx, grpc::StatusCode::INVALID_ARGUMENT,
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT,
                   absl::StrCat("copy of partition ", p, " from member ", partitions_.member_id(),
                                " to itself"));
   }
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  ReadSnapshot(
-      peers_, table->member(source).peer_address(), p, absl::FromChrono(ctx->deadline()),
-      [this, guard = guard_, p, reactor, response](absl::Status status, ReplicaSnapshot data) {
-        LifeGuard::Scope alive = guard->Enter();
-        if (!alive) {
-          reactor->Finish(
-              grpc::Status(grpc::StatusCode::UNAVAILABLE, "the destination member stopped"));
-          return;
-        }
-        if (!status.ok()) {
-          reactor->Finish(ToGrpcStatus(status));
-          return;
-        }
-        executor_.Execute(p, [this, p, reactor, response, data = std::move(data)] {
-          absl::Status applied = partitions_.Restore(p, data);
-          response->set_bytes(data.received_bytes);
-          reactor->Finish(ToGrpcStatus(applied));
-        });
-      });
-  return reactor;
+  return new CopyStream(partitions_, executor_, peers_, tunables_.copy_idle_timeout, guard_, p,
+                        table->member(source).peer_address());
 }
 
 }  // namespace gridrpc::internal

@@ -5,7 +5,8 @@
 //   applied has its sync backups; ServeSync (Peer/Sync) hands the partition's containers and
 //   sequence to a destination or to a backup that resyncs.
 // - As a destination: CopyReplica (Peer/CopyReplica) pulls the partition from its primary, a
-//   member of the newest table this member knows, and applies it; on error it holds nothing.
+//   member of the newest table this member knows, and applies it, reporting its progress to the
+//   planner as chunks arrive; on error it holds nothing.
 //
 // Thread-safe. Answers arriving after the member stopped leave it alone (LifeGuard).
 #ifndef GRIDRPC_SERVER_SRC_MIGRATION_MIGRATION_PARTICIPANT_H_
@@ -35,9 +36,9 @@ class MigrationParticipant {
   grpc::ServerUnaryReactor* BeginMigration(grpc::CallbackServerContext* ctx,
                                            const v1::BeginMigrationRequest& request);
   grpc::ServerWriteReactor<v1::SyncChunk>* ServeSync(const v1::SyncRequest& request);
-  grpc::ServerUnaryReactor* CopyReplica(grpc::CallbackServerContext* ctx,
-                                        const v1::CopyReplicaRequest& request,
-                                        v1::CopyReplicaResponse* response);
+  // Streams the bytes received while the copy runs; the stream's status is the outcome.
+  grpc::ServerWriteReactor<v1::CopyReplicaProgress>* CopyReplica(
+      const v1::CopyReplicaRequest& request);
 
  private:
   // Freezes the partition until a table of at least `until_version` is installed; runs `frozen`

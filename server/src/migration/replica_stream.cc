@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gridrpc/internal/status.h"
+#include "net/stall_watchdog.h"
 
 namespace gridrpc::internal {
 namespace {
@@ -101,18 +102,23 @@ class SnapshotWriter final : public grpc::ServerWriteReactor<v1::SyncChunk> {
 class SnapshotReader final : public grpc::ClientReadReactor<v1::SyncChunk> {
  public:
   SnapshotReader(PeerChannels& peers, const std::string& address, int partition,
-                 absl::Time deadline, std::function<void(absl::Status, ReplicaSnapshot)> done)
-      : done_(std::move(done)) {
+                 absl::Duration idle_timeout, SnapshotProgress progress, SnapshotDone done)
+      : address_(address),
+        idle_timeout_(idle_timeout),
+        progress_(std::move(progress)),
+        done_(std::move(done)),
+        watchdog_(StallWatchdog::New(context_, idle_timeout)) {
     request_.set_partition(partition);
-    context_.set_deadline(absl::ToChronoTime(deadline));
     peers.Authenticate(context_);
     peers.Get(address).peer->async()->Sync(&context_, &request_, this);
     StartRead(&chunk_);
     StartCall();
+    watchdog_->Start();
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // the stream ended: OnDone follows
+    watchdog_->Progress();
     snapshot_.received_bytes += static_cast<int64_t>(chunk_.ByteSizeLong());
     if (chunks_++ == 0) {
       snapshot_.sequence = chunk_.sequence();
@@ -128,20 +134,30 @@ class SnapshotReader final : public grpc::ClientReadReactor<v1::SyncChunk> {
         snapshot_.containers.back().chunks.push_back(std::move(*chunk_.mutable_data()));
       }
     }
+    if (progress_) progress_(snapshot_.received_bytes);
     StartRead(&chunk_);
   }
 
   void OnDone(const grpc::Status& status) override {
     absl::Status result = FromGrpcStatus(status);
+    if (watchdog_->fired()) {
+      result = absl::DeadlineExceededError(
+          absl::StrCat("the replica's source ", address_, " sent nothing for ",
+                       absl::FormatDuration(idle_timeout_), " (after ", chunks_, " chunks)"));
+    }
     if (result.ok()) result = error_;
     if (result.ok() && chunks_ == 0) result = absl::DataLossError("an empty replica stream");
     done_(std::move(result), std::move(snapshot_));
-    delete this;
+    watchdog_->Stop([this] { delete this; });
   }
 
  private:
-  const std::function<void(absl::Status, ReplicaSnapshot)> done_;
+  const std::string address_;
+  const absl::Duration idle_timeout_;
+  const SnapshotProgress progress_;
+  const SnapshotDone done_;
   grpc::ClientContext context_;
+  const std::shared_ptr<StallWatchdog> watchdog_;  // after context_, which it cancels
   v1::SyncRequest request_;
   v1::SyncChunk chunk_;
   ReplicaSnapshot snapshot_;
@@ -158,8 +174,8 @@ grpc::ServerWriteReactor<v1::SyncChunk>* NewSnapshotWriter(Partitions& partition
 }
 
 void ReadSnapshot(PeerChannels& peers, const std::string& address, int partition,
-                  absl::Time deadline, std::function<void(absl::Status, ReplicaSnapshot)> done) {
-  new SnapshotReader(peers, address, partition, deadline, std::move(done));
+                  absl::Duration idle_timeout, SnapshotProgress progress, SnapshotDone done) {
+  new SnapshotReader(peers, address, partition, idle_timeout, std::move(progress), std::move(done));
 }
 
 }  // namespace gridrpc::internal

@@ -26,10 +26,17 @@ grpc::ServerWriteReactor<v1::SyncChunk>* NewSnapshotWriter(Partitions& partition
                                                            PartitionExecutor& executor,
                                                            int partition, int chunk_bytes);
 
-// Reads `partition` from the member whose peer port is `address`, until `deadline`; `done` runs
-// once, on a gRPC thread, with the outcome and what was read.
+// Bytes received so far; called on a gRPC thread after each chunk.
+using SnapshotProgress = std::function<void(int64_t received_bytes)>;
+using SnapshotDone = std::function<void(absl::Status, ReplicaSnapshot)>;
+
+// Reads `partition` from the member whose peer port is `address`. The read takes as long as the
+// partition needs, but is given up (DEADLINE_EXCEEDED) when no chunk arrives for `idle_timeout`:
+// a paused source costs that, not the time a large partition would take. `progress` (may be
+// null) hears of each chunk; `done` runs once, on a gRPC thread, with the outcome and what was
+// read.
 void ReadSnapshot(PeerChannels& peers, const std::string& address, int partition,
-                  absl::Time deadline, std::function<void(absl::Status, ReplicaSnapshot)> done);
+                  absl::Duration idle_timeout, SnapshotProgress progress, SnapshotDone done);
 
 }  // namespace gridrpc::internal
 

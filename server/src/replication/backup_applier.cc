@@ -190,8 +190,8 @@ void BackupApplier::Resync(int p) {
   if (primary < 0 || table->member(primary).id() == member_.id()) return;
   MemberCounters::Increment(counters_.resyncs);
   orders_[p].resync_scheduled = true;  // one at a time
-  ReadSnapshot(peers_, table->member(primary).peer_address(), p,
-               absl::Now() + tunables_.backup_timeout,
+  ReadSnapshot(peers_, table->member(primary).peer_address(), p, tunables_.copy_idle_timeout,
+               /*progress=*/nullptr,
                [this, guard = guard_, p](absl::Status status, ReplicaSnapshot data) {
                  LifeGuard::Scope alive = guard->Enter();
                  if (!alive) return;  // the member is gone
