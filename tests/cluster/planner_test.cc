@@ -243,6 +243,57 @@ TEST_F(RecoveryPlannerTest, AMemberSeenInTheTermIsPromotedAtOnce) {
   EXPECT_EQ(Committed()->MemberIndex(nodes_[2]->member->id()), -1);
 }
 
+// Two members crash at once (with one backup): the partitions they held both are lost. One of
+// them was only away and registers again before it learns it was replaced, offering nothing
+// yet: the planner does not make it a new member (its offer would then be refused), but waits
+// for the offer, which brings the partitions back with their data.
+TEST_F(RecoveryPlannerTest, ALastHolderBackWithoutItsOfferYetIsAwaitedNotRebalancedIn) {
+  Node& a = *nodes_[0];
+  Node& b = *nodes_[1];
+  ASSERT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kChanged);
+  store_.AbandonSession(b.session);
+  store_.AbandonSession(nodes_[2]->session);
+  ASSERT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kChanged);
+  std::shared_ptr<const PartitionTable> lost = Committed();
+  std::vector<int> lost_from_b;
+  for (int p = 0; p < lost->partition_count(); ++p) {
+    if (lost->LostFrom(p, b.member->id())) lost_from_b.push_back(p);
+  }
+  ASSERT_FALSE(lost_from_b.empty());
+
+  Reregister(b);  // no offer yet
+  EXPECT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kWaiting);
+  EXPECT_EQ(Committed()->version(), lost->version());
+
+  v1::MemberInfo offer = CoreOf(*b.member).Info();
+  for (int p : lost_from_b) {
+    v1::HeldReplica& held = *offer.add_held();
+    held.set_partition(p);
+    held.set_sequence(0);
+  }
+  ASSERT_TRUE(store_.Register(b.session, offer).ok());
+  ASSERT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kChanged);
+  std::shared_ptr<const PartitionTable> restored = Committed();
+  for (int p : lost_from_b) {
+    EXPECT_FALSE(restored->lost(p)) << "partition " << p;
+    EXPECT_EQ(restored->member(restored->Owner(p)).id(), b.member->id()) << "partition " << p;
+  }
+}
+
+TEST_F(RecoveryPlannerTest, ALastHolderThatNeverOffersJoinsAsANewMemberAfterTheGrace) {
+  Node& a = *nodes_[0];
+  Node& b = *nodes_[1];
+  ASSERT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kChanged);
+  store_.AbandonSession(b.session);
+  store_.AbandonSession(nodes_[2]->session);
+  ASSERT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kChanged);
+  Reregister(b);
+  EXPECT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kWaiting);
+  clock_.Advance(absl::Seconds(6));
+  EXPECT_EQ(a.planner->RunRound(a.session)->outcome, Planner::Outcome::kChanged);
+  EXPECT_GE(Committed()->MemberIndex(b.member->id()), 0);
+}
+
 // A peer that is paused, or cut off without its connection breaking: it takes calls and never
 // answers a stream. Sync sends the first chunk of a replica, then nothing; CopyReplica reports
 // nothing. Other calls are answered OK. Streams end when their caller gives up.

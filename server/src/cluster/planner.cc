@@ -34,6 +34,7 @@ absl::StatusOr<std::optional<ClusterView>> Planner::ReadAsPlanner(int64_t sessio
       if (*term != last_term_) {  // a new term: what was seen before says nothing now
         seen_in_term_.clear();
         missing_since_.clear();
+        offer_awaited_since_.clear();
         last_term_ = *term;
       }
       term_ = *term;
@@ -80,13 +81,17 @@ absl::StatusOr<Planner::Round> Planner::RunRound(int64_t session) {
   auto current = std::make_shared<const PartitionTable>(*std::move(parsed));
   absl::StatusOr<bool> restored = RestoreLost(*view, current);
   if (!restored.ok()) return restored.status();
+  const absl::Time now = context_.clock.Now();
+  const std::set<std::string> awaited = AwaitOffers(*view, *current, now);
+  std::erase_if(staying, [&](const v1::MemberInfo& m) { return awaited.contains(m.id()); });
+  const Round settled{.outcome = awaited.empty() ? Outcome::kSettled : Outcome::kWaiting,
+                      .revision = view->revision};
 
   // A member of the table that is not registered crashed, if this planner saw it registered in
   // its term (its session ended while the store was up) or it stayed away for the recovery
   // grace; until then nothing moves: it may be a member fenced by a store outage, coming back.
   std::vector<std::string> crashed;
   bool waiting = false;
-  const absl::Time now = context_.clock.Now();
   for (const v1::MemberInfo& m : current->proto().members()) {
     if (view->members.contains(m.id())) continue;
     const absl::Time since = missing_since_.try_emplace(m.id(), now).first->second;
@@ -117,13 +122,11 @@ absl::StatusOr<Planner::Round> Planner::RunRound(int64_t session) {
   }
   promoted = promoted || *restored;
   if (staying.empty()) {  // the last member is leaving
-    return promoted ? changed : Round{.outcome = Outcome::kSettled, .revision = view->revision};
+    return promoted ? changed : settled;
   }
   auto next = std::make_shared<const PartitionTable>(PartitionTable::Rebalance(
       *current, std::move(staying), context_.backup_count, current->version() + 1));
-  if (SameAssignment(*current, *next)) {
-    return promoted ? changed : Round{.outcome = Outcome::kSettled, .revision = view->revision};
-  }
+  if (SameAssignment(*current, *next)) return promoted ? changed : settled;
   if (absl::Status s = Migrate(*current, std::move(next), Driver()); !s.ok()) return s;
   return changed;
 }
@@ -159,6 +162,28 @@ absl::StatusOr<bool> Planner::RestoreLost(const ClusterView& view,
   }
   current = std::move(table);
   return true;
+}
+
+std::set<std::string> Planner::AwaitOffers(const ClusterView& view, const PartitionTable& current,
+                                           absl::Time now) {
+  std::set<std::string> awaited;
+  for (const auto& [id, info] : view.members) {
+    if (current.MemberIndex(id) >= 0 || info.held_size() > 0) {
+      offer_awaited_since_.erase(id);
+      continue;
+    }
+    bool last_holder = false;
+    for (int p = 0; p < current.partition_count() && !last_holder; ++p) {
+      last_holder = current.LostFrom(p, id);
+    }
+    if (!last_holder) {
+      offer_awaited_since_.erase(id);
+      continue;
+    }
+    const absl::Time since = offer_awaited_since_.try_emplace(id, now).first->second;
+    if (now - since < context_.recovery_grace) awaited.insert(id);
+  }
+  return awaited;
 }
 
 absl::StatusOr<int64_t> Planner::ResetLost(int64_t session, const std::set<int>& partitions) {

@@ -52,7 +52,8 @@ class Planner {
     kNotPlanner,  // another member plans
     kSettled,     // the table fits the membership: nothing to do
     kChanged,     // a table was committed (and maybe replicas moved)
-    kWaiting,     // members of the table are missing, within the recovery grace: look again
+    kWaiting,     // members of the table are missing, or last holders of lost partitions have
+                  // not offered their replicas yet, within the recovery grace: look again
   };
   struct Round {
     Outcome outcome = Outcome::kNotPlanner;
@@ -86,6 +87,13 @@ class Planner {
   // again (replacing `current`). True if it committed one.
   absl::StatusOr<bool> RestoreLost(const ClusterView& view,
                                    std::shared_ptr<const PartitionTable>& current);
+  // Last holders of lost partitions that registered again offering nothing: a member registers
+  // again as soon as the store is back, and may learn only afterwards, from its watch, that it
+  // was replaced; its offer then follows in a second registration. Made a new member meanwhile,
+  // it would no longer be asked for its replica, and the partition would stay lost. They are
+  // not rebalanced in until they offer, for at most the recovery grace.
+  std::set<std::string> AwaitOffers(const ClusterView& view, const PartitionTable& current,
+                                    absl::Time now);
   // Writes `table` if this planner still plans and the stored table is still the one it read,
   // then installs it on the members it lists.
   absl::Status CommitFenced(std::shared_ptr<const PartitionTable> table);
@@ -101,6 +109,7 @@ class Planner {
   // been missing.
   std::set<std::string> seen_in_term_;
   std::map<std::string, absl::Time> missing_since_;
+  std::map<std::string, absl::Time> offer_awaited_since_;
 };
 
 }  // namespace gridrpc::internal
