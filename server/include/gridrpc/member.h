@@ -32,6 +32,7 @@
 #define GRIDRPC_MEMBER_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -131,6 +132,9 @@ struct MemberOptions {
   Properties properties;
   // Unique member id; empty: a random one.
   std::string member_id;
+  // Labels other members and operators see (MemberInfo.labels); `zone` is the member's zone:
+  // the planner places a partition's backups in other zones than its primary.
+  std::map<std::string, std::string> labels;
   // Run, in this order, around every call the member executes (XAP's server execution aspects).
   std::vector<std::shared_ptr<ExecutionAspect>> execution_aspects;
   // How the peer port authenticates peers: by mutual TLS (tls with a CA), by this secret (peers
