@@ -210,29 +210,43 @@ func coalesce(dst, src map[string]interface{}) map[string]interface{} {
 	return dst
 }
 
+// coalesceValues does what Helm does: -f files merged in order, --set parsed into the result,
+// and all of it coalesced over the chart's values.yaml.
 func (r *renderer) coalesceValues(valueFiles, sets, setStrings []string) (map[string]interface{}, error) {
-	values, err := readYAMLMap(filepath.Join(r.chartDir, "values.yaml"))
+	defaults, err := readYAMLMap(filepath.Join(r.chartDir, "values.yaml"))
 	if err != nil {
 		return nil, err
 	}
+	user := map[string]interface{}{}
 	for _, f := range valueFiles {
-		user, err := readYAMLMap(f)
+		values, err := readYAMLMap(f)
 		if err != nil {
 			return nil, err
 		}
-		values = coalesce(values, user)
+		user = mergeKeepingNulls(user, values)
 	}
 	for i, group := range [][]string{sets, setStrings} {
-		asString := i == 1
 		for _, s := range group {
-			overrides := map[string]interface{}{}
-			if err := parseSet(s, overrides, asString); err != nil {
+			if err := parseSet(s, user, i == 1); err != nil {
 				return nil, fmt.Errorf("--set %q: %v", s, err)
 			}
-			values = coalesce(values, overrides)
 		}
 	}
-	return values, nil
+	return coalesce(defaults, user), nil
+}
+
+// mergeKeepingNulls merges src over dst; a null stays, to delete the chart's default later.
+func mergeKeepingNulls(dst, src map[string]interface{}) map[string]interface{} {
+	for k, v := range src {
+		sm, sIsMap := v.(map[string]interface{})
+		dm, dIsMap := dst[k].(map[string]interface{})
+		if sIsMap && dIsMap {
+			dst[k] = mergeKeepingNulls(dm, sm)
+		} else {
+			dst[k] = v
+		}
+	}
+	return dst
 }
 
 // splitUnescaped splits s at sep where sep is not escaped with a backslash and not inside {}.
