@@ -32,6 +32,7 @@
 #define GRIDRPC_MEMBER_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -127,6 +128,12 @@ struct MemberOptions {
   Properties properties;
   // Unique member id; empty: a random one.
   std::string member_id;
+  // The member's labels, published in MemberInfo.labels (the partition table, which clients
+  // and operators read). One is read by the planner: `zone` (gridrpc::kZoneLabel), the member's
+  // failure domain; a partition's replicas go to distinct zones while the even spread leaves
+  // room (see gridrpc/partition_table.h). Members without it share one zone. Keys must not be
+  // empty; keys and values must not hold control characters.
+  std::map<std::string, std::string> labels;
   // Run, in this order, around every call the member executes (XAP's server execution aspects).
   std::vector<std::shared_ptr<ExecutionAspect>> execution_aspects;
   // How the peer port authenticates peers: by mutual TLS (tls with a CA), by this secret (peers
