@@ -1,38 +1,51 @@
-// A program that only calls the Carts service: it links gridrpc::client and nothing of a member.
-#include <cstdio>
-
 #include "gridrpc/client.h"
+
+#include <cstdio>
+#include <latch>
+
+#include "counter.gridrpc.h"
 #include "gridrpc/proxy.h"
-#include "shop.gridrpc.h"
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: shop_client HOST:PORT\n");
-    return 2;
-  }
-  absl::StatusOr<std::unique_ptr<gridrpc::Client>> client =
-      gridrpc::Client::Create({.members = {argv[1]}});
+  auto client = gridrpc::Client::Create({.members = {argc > 1 ? argv[1] : "127.0.0.1:5701"}});
   if (!client.ok()) {
     std::fprintf(stderr, "%s\n", client.status().ToString().c_str());
     return 1;
   }
-  auto carts = gridrpc::ProxyBuilder<shop::Carts>(**client).Build();
-  for (const char* item : {"apple", "pear"}) {
-    shop::AddRequest add;
-    add.set_cart("alice");
-    add.set_item(item);
-    if (absl::StatusOr<shop::CartReply> r = carts->Add(add); !r.ok()) {
-      std::fprintf(stderr, "Add: %s\n", r.status().ToString().c_str());
-      return 1;
-    }
-  }
-  shop::GetRequest get;
-  get.set_cart("alice");
-  absl::StatusOr<shop::CartReply> cart = carts->Get(get);
-  if (!cart.ok()) {
-    std::fprintf(stderr, "Get: %s\n", cart.status().ToString().c_str());
+  auto counter = gridrpc::ProxyBuilder<examples::Counter>(**client).Build();
+
+  examples::IncRequest req;
+  req.set_name("0counter");
+  req.set_amount(1);
+
+  absl::StatusOr<examples::IncResponse> r = counter->Inc(req);  // sync
+
+  gridrpc::Future<examples::IncResponse> f = counter->IncAsync(req);  // future
+  absl::StatusOr<int64_t> doubled =
+      std::move(f)
+          .Then([](absl::StatusOr<examples::IncResponse> r) -> absl::StatusOr<int64_t> {
+            if (!r.ok()) return r.status();
+            return r->value() * 2;
+          })
+          .Get();
+
+  std::latch answered(1);
+  counter->IncAsync(req, [&](absl::StatusOr<examples::IncResponse> r) {  // callback
+    // runs on a gRPC thread: do not block here
+    answered.count_down();
+  });
+  answered.wait();
+
+  gridrpc::CallOptions options;
+  options.timeout = absl::Seconds(2);  // per-call deadline
+  r = counter->Inc(req, options);
+
+  if (!r.ok() || !doubled.ok()) {
+    std::fprintf(stderr, "%s %s\n", r.status().ToString().c_str(),
+                 doubled.status().ToString().c_str());
     return 1;
   }
-  std::printf("items=%d\n", cart->items_size());
+  std::printf("value=%lld doubled=%lld\n", static_cast<long long>(r->value()),
+              static_cast<long long>(*doubled));
   return 0;
 }

@@ -27,20 +27,20 @@ fail() {
 # Runs the member and the client of build dir $1.
 run() {
   local dir=$1 log=$1/member.log address
-  "$dir/shop_member" --listen=127.0.0.1:0 >"$log" 2>&1 &
+  "$dir/my_member" --listen=127.0.0.1:0 >"$log" 2>&1 &
   member_pid=$!
   for _ in $(seq 1 100); do
     address=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$log")
     [ -n "$address" ] && break
-    kill -0 "$member_pid" 2>/dev/null || fail "shop_member exited: $(cat "$log")"
+    kill -0 "$member_pid" 2>/dev/null || fail "my_member exited: $(cat "$log")"
     sleep 0.1
   done
-  [ -n "$address" ] || fail "shop_member did not start: $(cat "$log")"
+  [ -n "$address" ] || fail "my_member did not start: $(cat "$log")"
   local answer
-  answer=$("$dir/shop_client" "$address") || fail "shop_client failed: $answer"
-  [ "$answer" = "items=2" ] || fail "shop_client said '$answer', not items=2"
+  answer=$("$dir/my_client" "$address") || fail "my_client failed: $answer"
+  [ "$answer" = "value=4 doubled=4" ] || fail "my_client said '$answer', not value=4 doubled=4"
   kill -TERM "$member_pid"
-  wait "$member_pid" || fail "shop_member did not stop cleanly: $(cat "$log")"
+  wait "$member_pid" || fail "my_member did not stop cleanly: $(cat "$log")"
   member_pid=
 }
 
@@ -48,19 +48,19 @@ run() {
 # code. The member binary has it (so that this check can fail).
 check_narrow() {
   local dir=$1 member_code='gridrpc::internal::(MemberCore|EtcdClient|Planner|MigrationParticipant)::'
-  nm -C "$dir/shop_member" >"$dir/member.symbols"
-  nm -C "$dir/shop_client" >"$dir/client.symbols"
+  nm -C "$dir/my_member" >"$dir/member.symbols"
+  nm -C "$dir/my_client" >"$dir/client.symbols"
   grep -Eq "$member_code" "$dir/member.symbols" ||
-    fail "shop_member has no member code: the check below would prove nothing"
+    fail "my_member has no member code: the check below would prove nothing"
   if grep -E "$member_code" "$dir/client.symbols" >"$dir/client.member_code"; then
-    fail "shop_client links member code: $(head -3 "$dir/client.member_code")"
+    fail "my_client links member code: $(head -3 "$dir/client.member_code")"
   fi
 }
 
 echo "== gridrpc as a subdirectory"
 cmake -S "$here" -B "$work/subdirectory" -G Ninja -DGRIDRPC_MODE=subdirectory \
   -DGRIDRPC_SOURCE_DIR="$src" -DCMAKE_EXPORT_COMPILE_COMMANDS=ON "${launcher[@]}" >/dev/null
-cmake --build "$work/subdirectory" --target shop_member shop_client
+cmake --build "$work/subdirectory" --target my_member my_client
 # The parent sets no build type: gridrpc's own code is optimised all the same.
 grep -q -- '-O2 .*server/src/member/member_core.cc' "$work/subdirectory/compile_commands.json" ||
   fail "gridrpc's sources build unoptimised under a parent without a build type"

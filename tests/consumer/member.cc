@@ -1,29 +1,28 @@
-// A member hosting the user's Carts service, with everything gridrpc-member has.
+#include "counter.gridrpc.h"
 #include "gridrpc/run_member.h"
-#include "shop.gridrpc.h"
 
-class CartsImpl : public shop::Carts::PartitionedService {
+class CounterImpl : public examples::Counter::PartitionedService {
  public:
-  absl::StatusOr<shop::CartReply> Add(gridrpc::PartitionContext& context, State& state,
-                                      const shop::AddRequest& request) override {
-    shop::Cart& cart = (*state.mutable_carts())[request.cart()];
-    cart.add_items(request.item());
-    shop::CartReply reply;
-    *reply.mutable_items() = cart.items();
-    return reply;
+  absl::StatusOr<examples::IncResponse> Inc(gridrpc::PartitionContext& ctx, State& state,
+                                            const examples::IncRequest& req) override {
+    int64_t& value = (*state.mutable_values())[req.name()];  // no lock: the partition is ours
+    value += req.amount();
+    examples::IncResponse resp;
+    resp.set_value(value);
+    return resp;
   }
-  absl::StatusOr<shop::CartReply> Get(gridrpc::PartitionContext& context, State& state,
-                                      const shop::GetRequest& request) override {
-    shop::CartReply reply;
-    if (auto it = state.carts().find(request.cart()); it != state.carts().end()) {
-      *reply.mutable_items() = it->second.items();
+  absl::StatusOr<examples::GetResponse> Get(gridrpc::PartitionContext& ctx, State& state,
+                                            const examples::GetRequest& req) override {
+    examples::GetResponse resp;
+    if (auto it = state.values().find(req.name()); it != state.values().end()) {
+      resp.set_value(it->second);
     }
-    return reply;
+    return resp;
   }
 };
 
 int main(int argc, char** argv) {
   return gridrpc::RunMember(argc, argv, [](gridrpc::Member& member) {
-    return member.AddService(std::make_unique<CartsImpl>());
+    return member.AddService(std::make_unique<CounterImpl>());
   });
 }
