@@ -154,6 +154,7 @@ google::protobuf::Struct ParseJson(const std::string& text) {
 
 struct MemberProcess {
   std::unique_ptr<ChildProcess> process;
+  std::string id;
   std::string address;       // client port
   std::string peer_address;  // peer port
 };
@@ -187,7 +188,9 @@ class CliTest : public ::testing::Test {
     if (!line.has_value()) return -1;
     // "gridrpc-member ID of cluster 'C' (peer port HOST:PORT): listening on HOST:PORT"
     const size_t peer = line->find("(peer port ") + std::string("(peer port ").size();
-    members_.push_back({*std::move(process), line->substr(line->rfind(' ') + 1),
+    const size_t id = line->find("gridrpc-member ") + std::string("gridrpc-member ").size();
+    members_.push_back({*std::move(process), line->substr(id, line->find(' ', id) - id),
+                        line->substr(line->rfind(' ') + 1),
                         line->substr(peer, line->find(')', peer) - peer)});
     return index;
   }
@@ -404,20 +407,37 @@ TEST_F(CliTest, WatchesTheMigrationsOfASecondMemberJoiningThroughEtcd) {
       dir_,
       {"--target=" + members_[first].address, "--timeout=60s", "watch", "migrations", "--count=3"});
   ASSERT_TRUE(watch->WaitForErr("watching migrations on", absl::Seconds(30))) << watch->Describe();
+  // More watchers that leave at different points of the burst of events: a member must survive
+  // watchers that go away while it writes to them.
+  std::vector<std::unique_ptr<CliProcess>> leaving;
+  for (int count : {1, 2, 5, 8, 13, 21}) {
+    leaving.push_back(
+        CliProcess::Start(dir_, {"--target=" + members_[first].address, "--timeout=60s", "watch",
+                                 "migrations", absl::StrCat("--count=", count)}));
+  }
+  for (auto& other : leaving) {
+    ASSERT_TRUE(other->WaitForErr("watching migrations on", absl::Seconds(30)))
+        << other->Describe();
+  }
   const int second = StartEtcdMember();
   ASSERT_GE(second, 0);
   ASSERT_EQ(watch->Wait(), 0) << watch->Describe();
+  for (auto& other : leaving) EXPECT_EQ(other->Wait(), 0) << other->Describe();
 
   std::vector<std::string> lines = absl::StrSplit(watch->out(), '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 3u) << watch->Describe();
   EXPECT_EQ(ParseJson(lines[0]).fields().at("kind").string_value(), "MIGRATION_STARTED");
+  // Then copies from the first member to the one joining (a copy may fail and be retried).
   for (size_t i = 1; i < lines.size(); ++i) {
     const google::protobuf::Struct parsed = ParseJson(lines[i]);
     const auto& event = parsed.fields();
-    EXPECT_EQ(event.at("kind").string_value(), "REPLICA_MIGRATION_COMPLETED") << lines[i];
-    // Default values are printed: every field of the event is there.
-    EXPECT_TRUE(event.contains("partition")) << lines[i];
-    EXPECT_TRUE(event.contains("destination")) << lines[i];
+    EXPECT_THAT(event.at("kind").string_value(),
+                ::testing::AnyOf("REPLICA_MIGRATION_COMPLETED", "REPLICA_MIGRATION_FAILED"))
+        << lines[i];
+    // Default values are printed too: every field of the event is there.
+    EXPECT_EQ(event.size(), 11u) << lines[i];
+    EXPECT_EQ(event.at("source").string_value(), members_[first].id) << lines[i];
+    EXPECT_EQ(event.at("destination").string_value(), members_[second].id) << lines[i];
   }
 
   // Once the cluster settles, each member is primary of some partitions and backup of others,
@@ -444,7 +464,20 @@ TEST_F(CliTest, WatchesTheMigrationsOfASecondMemberJoiningThroughEtcd) {
               std::set<int>(primaries.begin(), primaries.end()).size() == 271;
     if (!settled) absl::SleepFor(absl::Milliseconds(200));
   }
-  ASSERT_TRUE(settled) << members.DebugString();
+  if (!settled) {
+    for (int m : {first, second}) {
+      std::optional<int> status = members_[m].process->Wait(absl::ZeroDuration());
+      ADD_FAILURE() << "member " << m << " " << members_[m].id
+                    << (status.has_value() ? absl::StrCat(" exited, wait status ", *status)
+                                           : " runs")
+                    << "; the end of its log:\n"
+                    << members_[m].process->LogTail(8);
+    }
+  }
+  ASSERT_TRUE(settled) << members.ShortDebugString();
+  EXPECT_FALSE(members_[first].process->Wait(absl::ZeroDuration()).has_value())
+      << "the member the watchers left died:\n"
+      << members_[first].process->LogTail();
   CliResult text = CliOn(first, {"members"});
   ASSERT_EQ(text.exit_code, 0) << text.described;
   EXPECT_THAT(text.out, HasSubstr("271 partitions, 2 members\n"));
