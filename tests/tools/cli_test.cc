@@ -562,7 +562,14 @@ TEST_F(CliTest, ResetLostPartitionsNeedsTheSecretAndServesLostPartitionsAgain) {
   google::protobuf::Struct answer = ParseJson(reset.out);
   const double version = answer.fields().at("table_version").number_value();
   EXPECT_GT(version, 0);
+  // The member serves the table the reset committed once it installed it.
+  const absl::Time installed_deadline = absl::Now() + absl::Seconds(30);
   google::protobuf::Struct table = TableJson(survivor);
+  while (table.fields().at("version").number_value() < version &&
+         absl::Now() < installed_deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+    table = TableJson(survivor);
+  }
   EXPECT_GE(table.fields().at("version").number_value(), version);
   EXPECT_EQ(table.fields().at("lost_partitions").list_value().values_size(), 0);
 
