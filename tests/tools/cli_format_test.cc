@@ -2,10 +2,7 @@
 // what members and table print (their JSON parsed back), and usage errors. cli_test.cc runs the
 // real binary against real members.
 #include <gmock/gmock.h>
-#include <google/protobuf/descriptor.pb.h>
-#include <google/protobuf/dynamic_message.h>
 #include <google/protobuf/struct.pb.h>
-#include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
@@ -42,6 +39,8 @@ v1::PartitionTable SampleTable() {
     member->set_address(absl::StrCat("10.0.0.", m, ":5701"));
     member->set_peer_address(absl::StrCat("10.0.0.", m, ":5702"));
   }
+  (*table.mutable_members(1)->mutable_labels())["zone"] = "eu-1b";
+  (*table.mutable_members(1)->mutable_labels())["team"] = "search";
   for (int p = 0; p < 6; ++p) {
     v1::PartitionReplicas* replicas = table.add_partitions();
     replicas->add_members(p % 3);
@@ -135,7 +134,14 @@ TEST(CliFormatTest, MembersListTheirPartitions) {
               HasSubstr("table version 12 of cluster 'shop \"eu\"': 6 partitions, 3 members"));
   EXPECT_THAT(text, HasSubstr("member member-1\n"
                               "  address       10.0.0.1:5701\n"
-                              "  peer address  10.0.0.1:5702\n"));
+                              "  peer address  10.0.0.1:5702\n"
+                              "  zone          eu-1b\n"
+                              "  labels        team=search,zone=eu-1b\n"));
+  EXPECT_THAT(text, HasSubstr("member member-0\n"
+                              "  address       10.0.0.0:5701\n"
+                              "  peer address  10.0.0.0:5702\n"
+                              "  zone          -\n"
+                              "  labels        -\n"));
   // member-0: primary of 0 and 3, backup of 2 and 5.
   EXPECT_THAT(text, HasSubstr("primary of    2: 0,3\n  backup of     2: 2,5\n"));
 
@@ -150,7 +156,11 @@ TEST(CliFormatTest, MembersListTheirPartitions) {
   ASSERT_EQ(m2.at("primary_of").list_value().values_size(), 2);
   EXPECT_EQ(m2.at("primary_of").list_value().values(1).number_value(), 5);
   EXPECT_EQ(m2.at("backup_of").list_value().values(0).number_value(), 1);
-  EXPECT_TRUE(m2.at("labels").has_struct_value());
+  EXPECT_EQ(m2.at("zone").string_value(), "");
+  EXPECT_EQ(m2.at("labels").struct_value().fields_size(), 0);
+  const auto& m1 = members[1].struct_value().fields();
+  EXPECT_EQ(m1.at("zone").string_value(), "eu-1b");
+  EXPECT_EQ(m1.at("labels").struct_value().fields().at("team").string_value(), "search");
 }
 
 TEST(CliFormatTest, TableShowsReplicasAndLostPartitions) {
@@ -179,53 +189,6 @@ TEST(CliFormatTest, ABrokenTableIsShownNotTrusted) {
   table.mutable_partitions(0)->set_members(1, 7);  // no member 7
   EXPECT_THAT(FormatTable(table, OutputFormat::kText), HasSubstr("        0  member-0 ?7\n"));
   EXPECT_THAT(FormatMembers(table, OutputFormat::kText), HasSubstr("member member-2"));
-}
-
-// MemberInfo has no labels or zone yet: a MemberInfo that has them, built at run time.
-TEST(CliFormatTest, LabelsAndZoneAreReadWhenMemberInfoHasThem) {
-  google::protobuf::FileDescriptorProto file;
-  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
-      R"pb(
-        name: "later.proto"
-        package: "later"
-        syntax: "proto3"
-        message_type {
-          name: "MemberInfo"
-          field { name: "id" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL }
-          field { name: "zone" number: 7 type: TYPE_STRING label: LABEL_OPTIONAL }
-          field {
-            name: "labels"
-            number: 8
-            type: TYPE_MESSAGE
-            label: LABEL_REPEATED
-            type_name: ".later.MemberInfo.LabelsEntry"
-          }
-          nested_type {
-            name: "LabelsEntry"
-            options { map_entry: true }
-            field { name: "key" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL }
-            field { name: "value" number: 2 type: TYPE_STRING label: LABEL_OPTIONAL }
-          }
-        }
-      )pb",
-      &file));
-  google::protobuf::DescriptorPool pool;
-  ASSERT_NE(pool.BuildFile(file), nullptr);
-  google::protobuf::DynamicMessageFactory factory(&pool);
-  std::unique_ptr<google::protobuf::Message> member(
-      factory.GetPrototype(pool.FindMessageTypeByName("later.MemberInfo"))->New());
-  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
-      R"pb(id: "m1"
-           zone: "eu-1b"
-           labels { key: "team" value: "search" }
-           labels { key: "env" value: "prod" })pb",
-      member.get()));
-  EXPECT_EQ(MemberZone(*member), "eu-1b");
-  EXPECT_THAT(MemberLabels(*member),
-              ElementsAre(std::pair<std::string, std::string>("env", "prod"),
-                          std::pair<std::string, std::string>("team", "search")));
-  EXPECT_TRUE(MemberLabels(v1::MemberInfo()).empty());
-  EXPECT_EQ(MemberZone(v1::MemberInfo()), "");
 }
 
 TEST(CliRunTest, UsageErrorsExitOneAndNameTheProblem) {

@@ -186,12 +186,13 @@ class CliTest : public ::testing::Test {
     EXPECT_TRUE(line.has_value()) << "member " << index << " did not start:\n"
                                   << (*process)->LogTail();
     if (!line.has_value()) return -1;
-    // "gridrpc-member ID of cluster 'C' (peer port HOST:PORT): listening on HOST:PORT"
+    // "gridrpc-member ID of cluster 'C' (peer port HOST:PORT, metrics ...): listening on
+    // HOST:PORT"
+    const std::vector<std::string> words = absl::StrSplit(*line, ' ');
     const size_t peer = line->find("(peer port ") + std::string("(peer port ").size();
-    const size_t id = line->find("gridrpc-member ") + std::string("gridrpc-member ").size();
-    members_.push_back({*std::move(process), line->substr(id, line->find(' ', id) - id),
+    members_.push_back({*std::move(process), words.size() > 1 ? words[1] : "",
                         line->substr(line->rfind(' ') + 1),
-                        line->substr(peer, line->find(')', peer) - peer)});
+                        line->substr(peer, line->find_first_of(",)", peer) - peer)});
     return index;
   }
 
@@ -336,7 +337,7 @@ TEST_F(CliTest, AMemberThatCannotBeReachedIsACallFailure) {
 }
 
 TEST_F(CliTest, MembersAndTableOfOneMemberInTextAndJson) {
-  const int m = StartMember({});
+  const int m = StartMember({"--zone=eu-1b", "--labels=team=search,tier=gold"});
   ASSERT_GE(m, 0);
   const MemberProcess& member = members_[m];
 
@@ -344,7 +345,11 @@ TEST_F(CliTest, MembersAndTableOfOneMemberInTextAndJson) {
   ASSERT_EQ(members.exit_code, 0) << members.described;
   EXPECT_THAT(members.out, HasSubstr("of cluster 'dev': 271 partitions, 1 member\n"));
   EXPECT_THAT(members.out, HasSubstr("  address       " + member.address + "\n"));
-  EXPECT_THAT(members.out, HasSubstr("  peer address  " + member.peer_address + "\n"));
+  EXPECT_THAT(members.out, HasSubstr("member " + member.id + "\n"));
+  EXPECT_THAT(members.out, HasSubstr("  peer address  " + member.peer_address +
+                                     "\n"
+                                     "  zone          eu-1b\n"
+                                     "  labels        team=search,tier=gold,zone=eu-1b\n"));
   EXPECT_THAT(members.out, HasSubstr("  primary of    271: 0-270\n  backup of     0\n"));
 
   CliResult members_json = CliOn(m, {"--output=json", "members"});
@@ -353,7 +358,10 @@ TEST_F(CliTest, MembersAndTableOfOneMemberInTextAndJson) {
   ASSERT_EQ(json.fields().at("members").list_value().values_size(), 1);
   const auto& only = json.fields().at("members").list_value().values(0).struct_value().fields();
   EXPECT_EQ(only.at("address").string_value(), member.address);
+  EXPECT_EQ(only.at("id").string_value(), member.id);
   EXPECT_EQ(only.at("peer_address").string_value(), member.peer_address);
+  EXPECT_EQ(only.at("zone").string_value(), "eu-1b");
+  EXPECT_EQ(only.at("labels").struct_value().fields().at("tier").string_value(), "gold");
   EXPECT_EQ(only.at("primary_of").list_value().values_size(), 271);
   EXPECT_EQ(only.at("backup_of").list_value().values_size(), 0);
 

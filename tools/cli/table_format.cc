@@ -14,7 +14,8 @@
 namespace gridrpc::cli {
 namespace {
 
-namespace protobuf = google::protobuf;
+// gridrpc::kZoneLabel (core/include/gridrpc/partition_table.h), without linking the core for it.
+constexpr char kZoneLabel[] = "zone";
 
 // Bounds what a typo in a range ("0-2000000") can make the partition list hold.
 constexpr int kMaxPartition = 1 << 20;
@@ -72,43 +73,16 @@ std::string CountAndRanges(const std::vector<int>& partitions) {
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> MemberLabels(const protobuf::Message& member) {
-  std::vector<std::pair<std::string, std::string>> labels;
-  const protobuf::FieldDescriptor* field = member.GetDescriptor()->FindFieldByName("labels");
-  if (field == nullptr || !field->is_repeated()) return labels;
-  const protobuf::Reflection* reflection = member.GetReflection();
-  const int size = reflection->FieldSize(member, field);
-  if (field->is_map()) {
-    const protobuf::Descriptor* entry = field->message_type();
-    const protobuf::FieldDescriptor* key = entry->map_key();
-    const protobuf::FieldDescriptor* value = entry->map_value();
-    if (key->type() != protobuf::FieldDescriptor::TYPE_STRING ||
-        value->type() != protobuf::FieldDescriptor::TYPE_STRING) {
-      return labels;
-    }
-    for (int i = 0; i < size; ++i) {
-      const protobuf::Message& e = reflection->GetRepeatedMessage(member, field, i);
-      labels.emplace_back(e.GetReflection()->GetString(e, key),
-                          e.GetReflection()->GetString(e, value));
-    }
-  } else if (field->type() == protobuf::FieldDescriptor::TYPE_STRING) {  // "k=v" each
-    for (int i = 0; i < size; ++i) {
-      std::pair<std::string, std::string> kv =
-          absl::StrSplit(reflection->GetRepeatedString(member, field, i), absl::MaxSplits('=', 1));
-      labels.push_back(std::move(kv));
-    }
-  }
+std::vector<std::pair<std::string, std::string>> MemberLabels(const v1::MemberInfo& member) {
+  std::vector<std::pair<std::string, std::string>> labels(member.labels().begin(),
+                                                          member.labels().end());
   std::sort(labels.begin(), labels.end());
   return labels;
 }
 
-std::string MemberZone(const protobuf::Message& member) {
-  const protobuf::FieldDescriptor* field = member.GetDescriptor()->FindFieldByName("zone");
-  if (field == nullptr || field->is_repeated() ||
-      field->type() != protobuf::FieldDescriptor::TYPE_STRING) {
-    return "";
-  }
-  return member.GetReflection()->GetString(member, field);
+std::string MemberZone(const v1::MemberInfo& member) {
+  auto zone = member.labels().find(kZoneLabel);
+  return zone == member.labels().end() ? "" : zone->second;
 }
 
 std::string FormatRanges(const std::vector<int>& sorted) {

@@ -32,12 +32,9 @@ std::string FormatRanges(const std::vector<int>& sorted);
 // "3", "3,7", "0-5,9": the partitions, sorted; an error names what does not parse or repeats.
 absl::StatusOr<std::vector<int>> ParsePartitionList(absl::string_view text);
 
-// A member's labels (a `labels` field: map<string, string>, or repeated "k=v" strings), sorted
-// by key, and its zone (a string `zone` field). Read through reflection because MemberInfo
-// gains these fields after this command was written: empty while it has none.
-std::vector<std::pair<std::string, std::string>> MemberLabels(
-    const google::protobuf::Message& member);
-std::string MemberZone(const google::protobuf::Message& member);
+// A member's labels, sorted by key (the zone among them), and its zone: the label `zone`.
+std::vector<std::pair<std::string, std::string>> MemberLabels(const v1::MemberInfo& member);
+std::string MemberZone(const v1::MemberInfo& member);
 
 }  // namespace gridrpc::cli
 
