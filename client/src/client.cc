@@ -7,12 +7,16 @@
 #include <algorithm>
 #include <atomic>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "client_state.h"
 #include "gridrpc/cluster.grpc.pb.h"
 #include "gridrpc/internal/grpc_workarounds.h"
 #include "gridrpc/internal/status.h"
+#include "gridrpc/log.h"
 
 namespace gridrpc {
 namespace internal {
@@ -80,6 +84,53 @@ absl::Status ClientState::Install(v1::PartitionTable proto) {
   }
   routing_ = std::move(next);
   return absl::OkStatus();
+}
+
+void ClientState::StartStatistics() {
+  if (options_.statistics_period <= absl::ZeroDuration()) return;
+  absl::BitGen random;
+  client_id_ = absl::StrFormat("%016x", absl::Uniform<uint64_t>(random));
+  SendStatistics();
+}
+
+void ClientState::ScheduleStatistics() {
+  MutexLock lock(&mu_);
+  // A new alarm each time; the one that rang last may still be returning from its callback.
+  statistics_alarm_ = std::make_unique<grpc::Alarm>();
+  statistics_alarm_->Set(absl::ToChronoTime(absl::Now() + options_.statistics_period),
+                         [weak = weak_from_this()](bool ok) {
+                           std::shared_ptr<ClientState> self = weak.lock();
+                           if (ok && self != nullptr) self->SendStatistics();
+                         });
+}
+
+void ClientState::SendStatistics() {
+  struct Call {
+    grpc::ClientContext context;
+    v1::ClientStatistics request;
+    v1::ClientStatisticsResponse response;
+    std::unique_ptr<v1::Cluster::Stub> stub;
+  };
+  auto call = std::make_shared<Call>();
+  call->request.set_client_id(client_id_);
+  call->request.set_name(options_.name);
+  for (const auto& [key, value] : options_.labels) (*call->request.mutable_labels())[key] = value;
+  call->request.set_period_ms(absl::ToInt64Milliseconds(options_.statistics_period));
+  call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.statistics_period));
+  {
+    MutexLock lock(&mu_);
+    call->stub = v1::Cluster::NewStub(routing_->channels.empty() ? ChannelTo(options_.members[0])
+                                                                 : routing_->channels[0]);
+  }
+  call->stub->async()->ReportClientStatistics(
+      &call->context, &call->request, &call->response,
+      [call, weak = weak_from_this()](grpc::Status status) {
+        if (!status.ok()) {  // best effort: the next report tries again
+          Log(LogLevel::kDebug, "client_statistics_failed", "a statistics report failed",
+              {{"code", status.error_code()}, {"error", status.error_message()}});
+        }
+        if (std::shared_ptr<ClientState> self = weak.lock()) self->ScheduleStatistics();
+      });
 }
 
 std::vector<std::string> ClientState::CandidateAddresses() const {
@@ -193,8 +244,16 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   if (options.members.empty()) {
     return absl::InvalidArgumentError("ClientOptions.members names no member to connect to");
   }
+  if (options.statistics_period != absl::ZeroDuration() &&
+      (options.statistics_period < absl::Milliseconds(100) ||
+       options.statistics_period > absl::Minutes(10))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ClientOptions.statistics_period must be 0 (off) or 100ms to 10m, not ",
+                     absl::FormatDuration(options.statistics_period)));
+  }
   auto state = std::make_shared<internal::ClientState>(std::move(options));
   if (absl::Status s = state->LoadTable(); !s.ok()) return s;
+  state->StartStatistics();
   return std::unique_ptr<Client>(new Client(std::move(state)));
 }
 

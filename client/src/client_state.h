@@ -2,6 +2,7 @@
 #ifndef GRIDRPC_CLIENT_SRC_CLIENT_STATE_H_
 #define GRIDRPC_CLIENT_SRC_CLIENT_STATE_H_
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/channel.h>
 
 #include <memory>
@@ -39,7 +40,13 @@ class ClientState : public std::enable_shared_from_this<ClientState> {
   // share one reload.
   void RefreshAsync(absl::AnyInvocable<void() &&> done);
 
+  // With ClientOptions::statistics_period, reports the client's name and labels to a member
+  // every period, from now on, for as long as the state lives.
+  void StartStatistics();
+
  private:
+  void ScheduleStatistics();
+  void SendStatistics();
   // Adopts `proto` if it is valid and newer than the current table.
   absl::Status Install(v1::PartitionTable proto);
   std::shared_ptr<grpc::Channel> ChannelTo(const std::string& address)
@@ -53,6 +60,8 @@ class ClientState : public std::enable_shared_from_this<ClientState> {
   absl::flat_hash_map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
   bool refreshing_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<absl::AnyInvocable<void() &&>> refresh_waiters_ ABSL_GUARDED_BY(mu_);
+  std::string client_id_;  // set once, before statistics start
+  std::unique_ptr<grpc::Alarm> statistics_alarm_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace gridrpc::internal

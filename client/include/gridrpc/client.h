@@ -17,6 +17,7 @@
 
 #include <grpcpp/support/client_interceptor.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,6 +55,13 @@ struct ClientOptions {
   // gridrpc::NewClientMetricsInterceptor, gridrpc::NewAccessLogInterceptor from
   // gridrpc/client_interceptors.h, target gridrpc::interceptors). Shared by the channels.
   std::vector<std::shared_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  // What operators see of this client (Hazelcast's client name, labels and statistics): with a
+  // statistics period the client reports its name and labels to a member that often, and the
+  // members' /metrics count it (gridrpc_connected_clients) until three periods after its last
+  // report. 0: no reports.
+  std::string name = "gridrpc-client";
+  std::map<std::string, std::string> labels;
+  absl::Duration statistics_period = absl::ZeroDuration();
 };
 
 class Client {

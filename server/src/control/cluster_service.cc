@@ -1,6 +1,8 @@
 #include "control/cluster_service.h"
 
+#include "absl/time/clock.h"
 #include "gridrpc/cluster.grpc.pb.h"
+#include "gridrpc/internal/status.h"
 
 namespace gridrpc::internal {
 namespace {
@@ -12,7 +14,7 @@ std::string PathOf(const char* method) {
 }  // namespace
 
 ClusterService::ClusterService(const Partitions& partitions, BroadcastRunner& broadcasts,
-                               MigrationEvents& events) {
+                               MigrationEvents& events, ConnectedClients& clients) {
   AddUnary<v1::GetPartitionTableRequest, v1::PartitionTable>(
       PathOf("GetPartitionTable"),
       [&partitions](grpc::CallbackServerContext* ctx, const v1::GetPartitionTableRequest&,
@@ -20,9 +22,9 @@ ClusterService::ClusterService(const Partitions& partitions, BroadcastRunner& br
         grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
         std::shared_ptr<const PartitionTable> table = partitions.table();
         if (table == nullptr) {
-          reactor->Finish(grpc::Status(
-              grpc::StatusCode::UNAVAILABLE,
-              "member " + partitions.member_id() + " has no partition table yet"));
+          reactor->Finish(
+              grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                           "member " + partitions.member_id() + " has no partition table yet"));
         } else {
           *response = table->proto();
           reactor->Finish(grpc::Status::OK);
@@ -56,6 +58,14 @@ ClusterService::ClusterService(const Partitions& partitions, BroadcastRunner& br
       PathOf("WatchMigrations"),
       [&events](grpc::CallbackServerContext*, const v1::WatchMigrationsRequest&) {
         return events.NewWatch();
+      });
+  AddUnary<v1::ClientStatistics, v1::ClientStatisticsResponse>(
+      PathOf("ReportClientStatistics"),
+      [&clients](grpc::CallbackServerContext* ctx, const v1::ClientStatistics& statistics,
+                 v1::ClientStatisticsResponse*) {
+        grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+        reactor->Finish(ToGrpcStatus(clients.Report(statistics, absl::Now())));
+        return reactor;
       });
 }
 

@@ -6,6 +6,7 @@
 #ifndef GRIDRPC_SERVER_SRC_CONTROL_CLUSTER_SERVICE_H_
 #define GRIDRPC_SERVER_SRC_CONTROL_CLUSTER_SERVICE_H_
 
+#include "control/connected_clients.h"
 #include "control/proto_service.h"
 #include "dispatch/broadcast_runner.h"
 #include "migration/migration_events.h"
@@ -15,8 +16,8 @@ namespace gridrpc::internal {
 
 class ClusterService final : public ProtoService {
  public:
-  ClusterService(const Partitions& partitions, BroadcastRunner& broadcasts,
-                 MigrationEvents& events);
+  ClusterService(const Partitions& partitions, BroadcastRunner& broadcasts, MigrationEvents& events,
+                 ConnectedClients& clients);
 };
 
 }  // namespace gridrpc::internal

@@ -177,6 +177,18 @@ void MemberCore::AddScrapeGauges() {
                            [this] {
                              return Samples{{{}, partitions_.Fenced() ? 1.0 : 0.0}};
                            });
+  metrics_->AddScrapeGauge(
+      "gridrpc_connected_clients",
+      "Clients reporting statistics to this member, by name and labels (ClientOptions::name, "
+      "labels and statistics_period)",
+      [this] {
+        Samples samples;
+        for (const auto& [client, count] : clients_.Count(absl::Now())) {
+          samples.push_back({{{"client_name", client.first}, {"client_labels", client.second}},
+                             static_cast<double>(count)});
+        }
+        return samples;
+      });
   metrics_->AddScrapeGauge("gridrpc_ready", "1 while this member is ready (see /readyz)", [this] {
     return Samples{{{}, readiness().ready ? 1.0 : 0.0}};
   });
@@ -262,7 +274,7 @@ absl::Status MemberCore::Serve() {
   builder.SetMaxReceiveMessageSize(options_.tunables.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.tunables.max_message_bytes);
   for (grpc::Service* service : dispatcher_.Services()) builder.RegisterService(service);
-  cluster_service_ = std::make_unique<ClusterService>(partitions_, broadcasts_, events_);
+  cluster_service_ = std::make_unique<ClusterService>(partitions_, broadcasts_, events_, clients_);
   builder.RegisterService(cluster_service_.get());
   unknown_methods_ = std::make_unique<UnknownMethodService>(registry_, id());
   builder.RegisterCallbackGenericService(unknown_methods_.get());

@@ -105,6 +105,7 @@ class MemberCore {
   // they enter this first, and Stop() closes it.
   const std::shared_ptr<LifeGuard> guard_ = std::make_shared<LifeGuard>();
   ServiceRegistry registry_;
+  ConnectedClients clients_;
   Partitions partitions_;
   PeerChannels peers_;
   MigrationEvents events_;
