@@ -1,13 +1,20 @@
 # gridrpc_generate(<target> PROTOS <files...> [IMPORT_DIRS <dirs...>] [PROTO_ROOT <dir>])
 #
 # Creates a static library <target> from annotated .proto files: protobuf's C++ messages plus
-# gridrpc's proxies, server bases and method tables (<name>.gridrpc.h). Link <target> and
-# include "<path>/<name>.gridrpc.h". PROTOS are relative to PROTO_ROOT (default: the current
-# source dir); generated files land under the current binary dir with the same relative paths.
+# gridrpc's proxies, server bases and method tables (<name>.gridrpc.h). PROTOS are relative to
+# PROTO_ROOT (default: the current source dir); generated files land under the current binary dir
+# with the same relative paths. Include "<path>/<name>.gridrpc.h".
+#
+# Link <target> and the runtime the program uses, as gRPC programs link grpc++: gridrpc::client
+# for a program that calls services, gridrpc::member_main (or gridrpc::server) for a member. A
+# client program then links no member, etcd or migration code.
 #
 # Example:
-#   gridrpc_generate(counter_contract PROTOS examples/counter.proto PROTO_ROOT ${CMAKE_CURRENT_SOURCE_DIR}/proto)
-#   target_link_libraries(my_member PRIVATE counter_contract)
+#   gridrpc_generate(counter_contract PROTOS counter.proto)
+#   add_executable(my_member member.cc)
+#   target_link_libraries(my_member PRIVATE counter_contract gridrpc::member_main)
+#   add_executable(my_client client.cc)
+#   target_link_libraries(my_client PRIVATE counter_contract gridrpc::client)
 function(gridrpc_generate target)
   cmake_parse_arguments(ARG "" "PROTO_ROOT" "PROTOS;IMPORT_DIRS" ${ARGN})
   if(NOT ARG_PROTOS)
@@ -26,25 +33,24 @@ function(gridrpc_generate target)
   set(sources)
   foreach(proto IN LISTS ARG_PROTOS)
     string(REGEX REPLACE "\\.proto$" "" stem ${proto})
-    set(outputs ${out_dir}/${stem}.pb.h ${out_dir}/${stem}.pb.cc
-                ${out_dir}/${stem}.gridrpc.h ${out_dir}/${stem}.gridrpc.cc)
+    set(generated_sources ${out_dir}/${stem}.pb.cc ${out_dir}/${stem}.gridrpc.cc
+                          ${out_dir}/${stem}.gridrpc_proxy.cc ${out_dir}/${stem}.gridrpc_service.cc)
     add_custom_command(
-      OUTPUT ${outputs}
+      OUTPUT ${out_dir}/${stem}.pb.h ${out_dir}/${stem}.gridrpc.h ${generated_sources}
       COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
       COMMAND protobuf::protoc ${include_args}
               --cpp_out=${out_dir}
-              --plugin=protoc-gen-gridrpc=$<TARGET_FILE:protoc-gen-gridrpc>
+              --plugin=protoc-gen-gridrpc=$<TARGET_FILE:gridrpc::protoc-gen-gridrpc>
               --gridrpc_out=${out_dir}
               ${proto}
       WORKING_DIRECTORY ${ARG_PROTO_ROOT}
-      DEPENDS ${ARG_PROTO_ROOT}/${proto} protoc-gen-gridrpc protobuf::protoc
+      DEPENDS ${ARG_PROTO_ROOT}/${proto} gridrpc::protoc-gen-gridrpc protobuf::protoc
       COMMENT "gridrpc: generating ${proto}"
       VERBATIM)
-    list(APPEND sources ${out_dir}/${stem}.pb.cc ${out_dir}/${stem}.gridrpc.cc)
+    list(APPEND sources ${generated_sources})
   endforeach()
 
   add_library(${target} STATIC ${sources})
   target_include_directories(${target} PUBLIC ${out_dir})
-  target_link_libraries(${target} PUBLIC gridrpc::client gridrpc::server gridrpc::protos
-                        protobuf::libprotobuf)
+  target_link_libraries(${target} PUBLIC gridrpc::contract_support)
 endfunction()

@@ -393,7 +393,12 @@ void PrintServerDefinitions(Printer& p, const ServiceModel& service) {
           "}\n");
 }
 
-void PrintSource(Printer& p, const FileModel& file) {
+// The three sources a file yields, so that a program links only the runtime it uses: the
+// descriptors (routing, flags) need gridrpc::core; the proxies gridrpc::client; the service
+// bases gridrpc::server. Static linking pulls in only the objects a program refers to.
+enum class Part { kDescriptors, kProxies, kServices };
+
+void PrintSource(Printer& p, const FileModel& file, Part part) {
   const Vars vars = {
       {"source", file.proto_name},
       {"stem", file.stem},
@@ -409,13 +414,22 @@ void PrintSource(Printer& p, const FileModel& file) {
       routed = routed || !method.routing_path.empty();
     }
   }
+  routed = routed && part == Part::kDescriptors;
   if (routed) p.Print("\n#include \"gridrpc/partitioning.h\"\n");
   if (!file.cpp_namespace.empty()) p.Print(vars, "\nnamespace $namespace$ {\n");
   if (routed) PrintRoutingFunctions(p, file);
   for (const ServiceModel& service : file.services) {
-    PrintDescriptorDefinition(p, service);
-    PrintProxyDefinitions(p, service);
-    PrintServerDefinitions(p, service);
+    switch (part) {
+      case Part::kDescriptors:
+        PrintDescriptorDefinition(p, service);
+        break;
+      case Part::kProxies:
+        PrintProxyDefinitions(p, service);
+        break;
+      case Part::kServices:
+        PrintServerDefinitions(p, service);
+        break;
+    }
   }
   if (!file.cpp_namespace.empty()) p.Print(vars, "\n}  // namespace $namespace$\n");
 }
@@ -445,11 +459,13 @@ bool Generator::Generate(const google::protobuf::FileDescriptor* file, const std
     Printer printer(out.get(), '$');
     PrintHeader(printer, *model);
   }
-  {
+  for (const auto& [suffix, part] : {std::pair{".gridrpc.cc", Part::kDescriptors},
+                                    std::pair{".gridrpc_proxy.cc", Part::kProxies},
+                                    std::pair{".gridrpc_service.cc", Part::kServices}}) {
     std::unique_ptr<google::protobuf::io::ZeroCopyOutputStream> out(
-        context->Open(model->stem + ".gridrpc.cc"));
+        context->Open(model->stem + suffix));
     Printer printer(out.get(), '$');
-    PrintSource(printer, *model);
+    PrintSource(printer, *model, part);
   }
   return true;
 }

@@ -1,7 +1,9 @@
 // protoc-gen-gridrpc's code generator: for every `dir/name.proto` it writes
-// `dir/name.gridrpc.h` and `dir/name.gridrpc.cc` with, per service, the method table
-// (descriptor()), the client Proxy and the server base a member hosts. See
-// tests/codegen/golden/ for the exact output.
+// `dir/name.gridrpc.h` with, per service, the method table (descriptor()), the client Proxy and
+// the server base a member hosts; and three sources, so that a program links only the runtime it
+// uses: `name.gridrpc.cc` (method tables and routing: gridrpc::core), `name.gridrpc_proxy.cc`
+// (gridrpc::client) and `name.gridrpc_service.cc` (gridrpc::server). See tests/codegen/golden/
+// for the exact output.
 #ifndef GRIDRPC_CODEGEN_GENERATOR_H_
 #define GRIDRPC_CODEGEN_GENERATOR_H_
 

@@ -99,6 +99,7 @@ class ProxyCore::RemoteCall final : public internal::Cancellable,
     PrepareContext(*context, deadline_, proxy_->config_.lookup_name, meta_);
     if (!partition_text_.empty()) context->AddMetadata(internal::kPartitionKey, partition_text_);
     if (routed_by_handler_) context->AddMetadata(internal::kRoutedByHandlerKey, "1");
+    if (++attempts_ > 1) context->AddMetadata(internal::kAttemptKey, absl::StrCat(attempts_));
     const grpc::internal::RpcMethod& rpc =
         binding.methods[owner * proxy_->service_.methods.size() + method_.index];
     grpc::internal::CallbackUnaryCall(
@@ -197,6 +198,7 @@ class ProxyCore::RemoteCall final : public internal::Cancellable,
   const bool routed_by_handler_;      // the partition comes from a routing handler's key
   const MetaArguments meta_;
   const absl::Time deadline_;
+  int attempts_ = 0;  // one attempt at a time: Attempt() runs only after the last one ended
   absl::AnyInvocable<void(absl::Status) &&> done_;
 
   internal::Mutex mu_;  // against Cancel() from another thread

@@ -284,8 +284,8 @@ TEST_F(FaultTest, TwoMembersPausedAtOnceGiveTheirLostPartitionsBack) {
     ASSERT_TRUE(r.ok()) << probe(k) << ": " << r.status();
     EXPECT_EQ(r->value(), k + 1) << probe(k);
   }
-  EXPECT_EQ(CountLogLines("of its replicas (members"),
-            CountLogLines("one of its last holders, which came back with its replica"));
+  EXPECT_EQ(CountLogLines("event=partition_lost "),
+            CountLogLines("event=lost_partition_restored "));
   ExpectEveryMemberRunning();
   ExpectNothingAcknowledgedWasLost(*client);
 }

@@ -31,7 +31,7 @@ using MultiProcessTest = ProcessClusterTest;
 TEST_F(MultiProcessTest, ThreeProcessesFormOneClusterAndServeEveryPartition) {
   for (int i = 0; i < 3; ++i) ASSERT_FALSE(StartMember().empty());
   for (auto& member : members_) {
-    EXPECT_EQ(member->LogTail().find("is unauthenticated"), std::string::npos);
+    EXPECT_EQ(member->LogTail().find("event=peer_port_unauthenticated"), std::string::npos);
   }
   std::unique_ptr<Client> client = Connect();
   ASSERT_NE(client, nullptr);
@@ -328,9 +328,9 @@ TEST_F(MultiProcessTest, AMemberWithoutPeerCredentialsWarnsOnce) {
   peer_flags_.clear();
   ASSERT_FALSE(StartMember().empty());
   const std::string log = members_[0]->LogTail();
-  const size_t first = log.find("is unauthenticated");
+  const size_t first = log.find("event=peer_port_unauthenticated");
   EXPECT_NE(first, std::string::npos) << log;
-  EXPECT_EQ(log.find("is unauthenticated", first + 1), std::string::npos) << log;
+  EXPECT_EQ(log.find("event=peer_port_unauthenticated", first + 1), std::string::npos) << log;
 }
 
 // Bad membership input stops a member at start, with a message naming what is wrong.

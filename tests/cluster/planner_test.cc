@@ -79,6 +79,7 @@ class PlannerTest : public ::testing::Test {
             .clock = core.clock(),
             .notify =
                 [raw](const std::function<void(MigrationListener&)>& event) { event(raw->events); },
+            .metrics = core.metrics(),
         });
     nodes_.push_back(std::move(node));
     return *nodes_.back();

@@ -40,12 +40,16 @@ class PythonClientTest(unittest.TestCase):
             "reflection_pb2", os.path.join(generated, "reflection", "v1alpha", "reflection_pb2.py"))
 
         cls.member = subprocess.Popen(
-            [ARGS.member, "--listen=127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
-        line = cls.member.stdout.readline()
-        match = re.search(r"listening on (\S+)", line)
+            [ARGS.member, "--listen=127.0.0.1:0"], stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
+        lines = []
+        match = None
+        while not match and len(lines) < 20:  # its log lines come first
+            lines.append(cls.member.stdout.readline())
+            match = re.search(r"listening on (\S+)", lines[-1])
         if not match:
             cls.member.kill()
-            raise RuntimeError("gridrpc-member did not start: %r" % line)
+            raise RuntimeError("gridrpc-member did not start: %r" % lines)
         cls.channel = grpc.insecure_channel(match.group(1))
         grpc.channel_ready_future(cls.channel).result(timeout=10)
 
@@ -55,7 +59,7 @@ class PythonClientTest(unittest.TestCase):
         cls.member.send_signal(signal.SIGTERM)
         out, _ = cls.member.communicate(timeout=30)
         assert cls.member.returncode == 0, "member exited with %d" % cls.member.returncode
-        assert "SIGTERM, shutting down" in out, out
+        assert "event=member_stopping" in out and "signal=SIGTERM" in out, out
 
     def test_counter_calls_are_routed_by_the_member(self):
         stub = counter_pb2_grpc.CounterStub(self.channel)
@@ -155,7 +159,7 @@ class TlsMemberTest(unittest.TestCase):
              "--tls_ca_file=" + os.path.join(cls.dir, "ca.pem")],
             stdout=subprocess.PIPE, text=True)
         line = cls.member.stdout.readline()
-        match = re.search(r"\(peer port (\S+)\): listening on (\S+)", line)
+        match = re.search(r"\(peer port ([^,)]+)[^)]*\): listening on (\S+)", line)
         if not match:
             cls.member.kill()
             raise RuntimeError("gridrpc-member did not start: %r" % line)

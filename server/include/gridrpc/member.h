@@ -32,6 +32,7 @@
 #define GRIDRPC_MEMBER_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +48,10 @@
 namespace grpc {
 class Channel;
 }  // namespace grpc
+namespace prometheus {
+class Collectable;
+class Registry;
+}  // namespace prometheus
 
 namespace gridrpc {
 
@@ -127,6 +132,9 @@ struct MemberOptions {
   Properties properties;
   // Unique member id; empty: a random one.
   std::string member_id;
+  // Labels other members and operators see (MemberInfo.labels); `zone` is the member's zone:
+  // the planner places a partition's backups in other zones than its primary.
+  std::map<std::string, std::string> labels;
   // Run, in this order, around every call the member executes (XAP's server execution aspects).
   std::vector<std::shared_ptr<ExecutionAspect>> execution_aspects;
   // How the peer port authenticates peers: by mutual TLS (tls with a CA), by this secret (peers
@@ -138,6 +146,18 @@ struct MemberOptions {
   MemberTunables tunables;
   // Where the member reads the time; null: the system clock. Must outlive the member.
   const Clock* clock = nullptr;
+  // Where the member registers its Prometheus metrics (prometheus-cpp); null: a registry of its
+  // own. Share one to serve your own metrics beside the member's. Members of one process need
+  // registries of their own (their metrics have the same names).
+  std::shared_ptr<prometheus::Registry> metrics_registry;
+};
+
+// Whether a member should take traffic (Kubernetes' readiness): it holds a partition table
+// listing it, can confirm its membership (not fenced), and its replicas are in step: no backup
+// replica waits for a missing operation, and no write waits to retry a sync backup that failed.
+struct Readiness {
+  bool ready = false;
+  std::vector<std::string> reasons;  // why not, one sentence each; empty when ready
 };
 
 class Member {
@@ -206,6 +226,13 @@ class Member {
   int64_t backup_failures() const;
   // Partition resyncs from a primary after a missed backup, since Start.
   int64_t resyncs() const;
+
+  Readiness readiness() const;
+  // The member's metrics registry (MemberOptions::metrics_registry, or its own).
+  std::shared_ptr<prometheus::Registry> metrics_registry() const;
+  // Everything to expose at /metrics: the registry's families and the gauges read when scraped
+  // (partitions held, queue depth, fenced, ready, ...). docs/OPERATIONS.md lists them.
+  std::shared_ptr<prometheus::Collectable> metrics() const;
 
  private:
   friend internal::MemberCore& internal::CoreOf(Member& member);

@@ -1,9 +1,8 @@
 #include "cluster/etcd_store.h"
 
-#include <cstdio>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "gridrpc/log.h"
 
 namespace gridrpc::internal {
 namespace {
@@ -88,7 +87,8 @@ absl::StatusOr<ClusterView> EtcdStore::Read() {
       if (info.ParseFromString(kv.value) && !info.id().empty()) {
         view.members[info.id()] = std::move(info);
       } else {
-        std::fprintf(stderr, "gridrpc: ignoring the unparsable etcd key %s\n", kv.key.c_str());
+        Log(LogLevel::kWarning, "etcd_key_ignored", "ignoring an etcd key that does not parse",
+            {{"key", kv.key}});
       }
     } else if (absl::StartsWith(name, "leaving/")) {
       view.leaving.insert(name.substr(std::string_view("leaving/").size()));
@@ -152,8 +152,9 @@ absl::StatusOr<std::unique_ptr<StoreWatch>> EtcdStore::Watch(
           if (table.ok()) {
             change.table = *std::move(table);
           } else {
-            std::fprintf(stderr, "gridrpc: ignoring a table in etcd: %s\n",
-                         table.status().ToString().c_str());
+            Log(LogLevel::kError, "stored_table_ignored",
+                "ignoring a partition table in etcd that does not parse",
+                {{"status", table.status().ToString()}});
           }
         }
         on_change(change);

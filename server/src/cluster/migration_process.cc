@@ -3,7 +3,6 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 
-#include <cstdio>
 #include <deque>
 #include <latch>
 #include <map>
@@ -13,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "gridrpc/internal/status.h"
+#include "gridrpc/log.h"
 #include "gridrpc/peer.grpc.pb.h"
 #include "net/stall_watchdog.h"
 
@@ -202,8 +202,10 @@ absl::Status Migrate(const PartitionTable& current, std::shared_ptr<const Partit
     v1::BeginMigrationResponse response;
     grpc::Status s = StubOf(driver, *primaries[id]).BeginMigration(&context, request, &response);
     if (!s.ok()) {  // its copies fail below and are reported there
-      std::fprintf(stderr, "gridrpc: freezing partitions on %s failed: %s\n", id.c_str(),
-                   s.error_message().c_str());
+      driver.metrics.migration_freeze_failures.Increment();
+      Log(LogLevel::kWarning, "freeze_failed",
+          "freezing partitions on their primary failed: their copies fail this round",
+          {{"member", id}, {"code", s.error_code()}, {"error", s.error_message()}});
       unreachable.insert(id);
     }
   }
@@ -308,9 +310,13 @@ void InstallOnMembers(const PartitionTable& table, const MigrationDriver& driver
   for (int i = 0; i < n; ++i) {
     const grpc::Status& s = installs[i].status;
     if (!s.ok() && s.error_code() != grpc::StatusCode::FAILED_PRECONDITION) {
-      std::fprintf(stderr, "gridrpc: installing table version %lld on %s failed: %s\n",
-                   static_cast<long long>(table.version()), table.member(i).id().c_str(),
-                   s.error_message().c_str());
+      driver.metrics.table_install_failures.Increment();
+      Log(LogLevel::kWarning, "table_install_failed",
+          "installing a committed table on a member failed (it learns it from the store)",
+          {{"member", table.member(i).id()},
+           {"table_version", table.version()},
+           {"code", s.error_code()},
+           {"error", s.error_message()}});
     }
   }
 }

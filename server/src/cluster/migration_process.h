@@ -15,6 +15,7 @@
 #include "gridrpc/member.h"
 #include "gridrpc/migration.h"
 #include "gridrpc/partition_table.h"
+#include "member/metrics.h"
 #include "net/peer_channels.h"
 
 namespace gridrpc::internal {
@@ -30,6 +31,8 @@ struct MigrationDriver {
   std::function<absl::Status(std::shared_ptr<const PartitionTable> table)> commit;
   // Reports a migration event to everyone listening.
   std::function<void(const std::function<void(MigrationListener&)>& event)> notify;
+  // The planning member's: degraded steps are counted there.
+  MemberMetrics& metrics;
 };
 
 // Commits `current` without the `crashed` members, at version current.version() + 1: their

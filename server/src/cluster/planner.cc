@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "gridrpc/log.h"
 
 namespace gridrpc::internal {
 namespace {
@@ -112,11 +113,15 @@ absl::StatusOr<Planner::Round> Planner::RunRound(int64_t session) {
     promoted = true;
     for (PartitionLostEvent& event : lost) {
       event.reporter = context_.member_id;
-      std::fprintf(
-          stderr, "gridrpc: partition %d lost all %d of its replicas (members %s crashed): %s\n",
-          event.partition, event.lost_replicas, absl::StrJoin(crashed, ", ").c_str(),
-          context_.reset_lost_partitions ? "it serves again, empty (--on_partition_lost=reset)"
-                                         : "it answers DATA_LOSS until an operator resets it");
+      Log(LogLevel::kError, "partition_lost",
+          context_.reset_lost_partitions
+              ? "a partition lost all its replicas: it serves again, empty "
+                "(--on_partition_lost=reset)"
+              : "a partition lost all its replicas: it answers DATA_LOSS until an operator "
+                "resets it or one of its last holders comes back",
+          {{"partition", event.partition},
+           {"lost_replicas", event.lost_replicas},
+           {"crashed", absl::StrJoin(crashed, ",")}});
       context_.notify([&](MigrationListener& l) { l.PartitionLost(event); });
     }
   }
@@ -155,10 +160,10 @@ absl::StatusOr<bool> Planner::RestoreLost(const ClusterView& view,
       PartitionTable::Restore(*current, owners, current->version() + 1));
   if (absl::Status s = CommitFenced(table); !s.ok()) return s;
   for (const auto& [p, owner] : owners) {
-    std::fprintf(stderr,
-                 "gridrpc: lost partition %d is served again by member %s, one of its last "
-                 "holders, which came back with its replica (sequence %lld)\n",
-                 p, owner.id().c_str(), static_cast<long long>(freshest[p]));
+    Log(LogLevel::kWarning, "lost_partition_restored",
+        "a lost partition is served again by one of its last holders, which came back with its "
+        "replica",
+        {{"partition", p}, {"member", owner.id()}, {"sequence", freshest[p]}});
   }
   current = std::move(table);
   return true;
@@ -208,8 +213,9 @@ absl::StatusOr<int64_t> Planner::ResetLost(int64_t session, const std::set<int>&
   proto.set_version(current->version() + 1);
   auto next = std::make_shared<const PartitionTable>(PartitionTable::FromProto(proto).value());
   if (absl::Status s = CommitFenced(next); !s.ok()) return s;
-  std::fprintf(stderr, "gridrpc: partitions %s were reset: they serve again, empty\n",
-               absl::StrJoin(partitions, ", ").c_str());
+  Log(LogLevel::kWarning, "lost_partitions_reset",
+      "an operator reset lost partitions: they serve again, empty",
+      {{"partitions", absl::StrJoin(partitions, ",")}, {"table_version", next->version()}});
   return next->version();
 }
 
@@ -241,6 +247,7 @@ MigrationDriver Planner::Driver() {
             return CommitFenced(std::move(table));
           },
       .notify = context_.notify,
+      .metrics = context_.metrics,
   };
 }
 

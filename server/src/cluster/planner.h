@@ -46,6 +46,8 @@ class Planner {
     const Clock& clock;
     // Reports a migration event to everyone listening.
     std::function<void(const std::function<void(MigrationListener&)>& event)> notify;
+    // The planning member's metrics.
+    MemberMetrics& metrics;
   };
 
   enum class Outcome {

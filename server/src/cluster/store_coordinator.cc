@@ -2,10 +2,9 @@
 
 #include <grpcpp/client_context.h>
 
-#include <cstdio>
-
 #include "absl/strings/str_cat.h"
 #include "gridrpc/internal/status.h"
+#include "gridrpc/log.h"
 #include "gridrpc/peer.grpc.pb.h"
 #include "member/member_core.h"
 #include "migration/migration_events.h"
@@ -63,6 +62,7 @@ absl::Status StoreCoordinator::Register(Member& member) {
           .tunables = core_->tunables(),
           .clock = core_->clock(),
           .notify = [this](const std::function<void(MigrationListener&)>& event) { Notify(event); },
+          .metrics = core_->metrics(),
       });
   if (absl::Status s = OpenAndRegister(); !s.ok()) return s;
   WatchAndLoadTable();
@@ -140,10 +140,11 @@ absl::Status StoreCoordinator::OpenAndRegister() {
 
 void StoreCoordinator::SessionLost() {
   core_->partitions().set_valid_until(absl::InfinitePast());  // fenced at once
-  std::fprintf(stderr,
-               "gridrpc: member %s cannot renew its session in %s: it answers no call until it "
-               "can, and keeps its replicas\n",
-               core_->id().c_str(), store_->Describe().c_str());
+  core_->metrics().session_losses.Increment();
+  Log(LogLevel::kWarning, "session_lost",
+      "the member cannot renew its session: it answers no call until it can, and keeps its "
+      "replicas",
+      {{"member", core_->id()}, {"store", store_->Describe()}});
   MutexLock lock(&mu_);
   session_lost_ = true;
   woken_ = true;
@@ -153,20 +154,21 @@ void StoreCoordinator::SessionLost() {
 void StoreCoordinator::Recover() {
   absl::Status resumed = store_->ResumeSession(session_, options_.lease_ttl, Events());
   if (resumed.ok()) {
-    std::fprintf(stderr, "gridrpc: member %s renewed its session in %s again\n",
-                 core_->id().c_str(), store_->Describe().c_str());
+    Log(LogLevel::kInfo, "session_renewed", "the member renewed its session again",
+        {{"member", core_->id()}, {"store", store_->Describe()}});
   } else if (absl::IsNotFound(resumed)) {
     // The store ended the session: register again, under the same id. If the cluster replaced
     // this member meanwhile, the committed table says so and it drops what it holds.
     store_->AbandonSession(session_);
     if (absl::Status s = OpenAndRegister(); !s.ok()) {
       if (absl::IsFailedPrecondition(s)) Expel(std::string(s.message()));
-      std::fprintf(stderr, "gridrpc: member %s registering again: %s\n", core_->id().c_str(),
-                   s.ToString().c_str());
+      core_->metrics().store_errors.Increment();
+      Log(LogLevel::kWarning, "register_failed", "registering again failed; the member retries",
+          {{"member", core_->id()}, {"status", s.ToString()}});
       return;
     }
-    std::fprintf(stderr, "gridrpc: member %s registered again in %s with a new session\n",
-                 core_->id().c_str(), store_->Describe().c_str());
+    Log(LogLevel::kInfo, "registered_again", "the member registered again with a new session",
+        {{"member", core_->id()}, {"store", store_->Describe()}});
     WatchAndLoadTable();
   } else {
     return;  // the store is still away: fenced, try again at the next tick
@@ -255,8 +257,10 @@ absl::Status StoreCoordinator::Leave() {
   // Deletes what the session holds (registration, leaving mark, planner role) at once rather
   // than after the TTL.
   if (absl::Status s = store_->CloseSession(session_); !s.ok()) {
-    std::fprintf(stderr, "gridrpc: closing member %s's session: %s\n", core_->id().c_str(),
-                 s.ToString().c_str());
+    core_->metrics().store_errors.Increment();
+    Log(LogLevel::kWarning, "session_close_failed",
+        "closing the member's session failed: it ends when its lease expires",
+        {{"member", core_->id()}, {"status", s.ToString()}});
   }
   session_ = 0;
   return status;
@@ -297,16 +301,20 @@ void StoreCoordinator::WatchAndLoadTable() {
                     [this](const absl::Status& s) {
                       // Not fatal: the planner loop watches again. Only the session decides whether
                       // this member is still in the cluster.
-                      std::fprintf(stderr, "gridrpc: the watch of %s broke: %s\n",
-                                   store_->Describe().c_str(), s.ToString().c_str());
+                      core_->metrics().store_errors.Increment();
+                      Log(LogLevel::kWarning, "watch_broken",
+                          "the watch of the membership store broke; it is set up again",
+                          {{"store", store_->Describe()}, {"status", s.ToString()}});
                       MutexLock lock(&mu_);
                       watch_broken_ = true;
                       woken_ = true;
                       changed_.NotifyAll();
                     });
   if (!watch.ok()) {
-    std::fprintf(stderr, "gridrpc: watching %s: %s\n", store_->Describe().c_str(),
-                 watch.status().ToString().c_str());
+    core_->metrics().store_errors.Increment();
+    Log(LogLevel::kWarning, "watch_failed",
+        "watching the membership store failed; the member tries again",
+        {{"store", store_->Describe()}, {"status", watch.status().ToString()}});
     MutexLock lock(&mu_);
     watch_broken_ = true;  // the loop tries again
     changed_.NotifyAll();
@@ -331,8 +339,9 @@ void StoreCoordinator::OnChange(const StoreChange& change) {
 void StoreCoordinator::InstallFromStore(const v1::PartitionTable& proto) {
   absl::StatusOr<PartitionTable> parsed = PartitionTable::FromProto(proto);
   if (!parsed.ok()) {
-    std::fprintf(stderr, "gridrpc: ignoring the stored table: %s\n",
-                 parsed.status().ToString().c_str());
+    core_->metrics().store_errors.Increment();
+    Log(LogLevel::kError, "stored_table_ignored", "the stored partition table does not parse",
+        {{"status", parsed.status().ToString()}});
     return;
   }
   auto table = std::make_shared<const PartitionTable>(*std::move(parsed));
@@ -358,11 +367,10 @@ void StoreCoordinator::InstallFromStore(const v1::PartitionTable& proto) {
         replica.set_partition(p);
         replica.set_sequence(state.sequence);
       }
-      std::fprintf(stderr,
-                   "gridrpc: member %s was replaced in table version %lld while it was away: it "
-                   "drops its replicas but %zu the cluster lost, which it offers back, and joins "
-                   "again\n",
-                   core_->id().c_str(), static_cast<long long>(table->version()), keep.size());
+      Log(LogLevel::kWarning, "member_replaced",
+          "the member was replaced while it was away: it drops its replicas but those of "
+          "partitions the cluster lost, which it offers back, and joins again",
+          {{"member", core_->id()}, {"table_version", table->version()}, {"offered", keep.size()}});
       core_->partitions().DropAll(keep);
       MutexLock lock(&mu_);
       listed_ = false;
@@ -377,7 +385,8 @@ void StoreCoordinator::InstallFromStore(const v1::PartitionTable& proto) {
   }
   absl::Status s = core_->InstallPartitionTable(std::move(table));
   if (!s.ok() && !absl::IsFailedPrecondition(s)) {  // an older table than ours is no news
-    std::fprintf(stderr, "gridrpc: installing the stored table: %s\n", s.ToString().c_str());
+    Log(LogLevel::kError, "table_install_failed", "installing the stored partition table failed",
+        {{"member", core_->id()}, {"status", s.ToString()}});
     return;
   }
   MutexLock lock(&mu_);
@@ -430,8 +439,8 @@ void StoreCoordinator::PlannerLoop() {
       reregister_ = false;
     }
     if (expel) {
-      std::fprintf(stderr, "gridrpc: member %s leaves the cluster: %s\n", core_->id().c_str(),
-                   why.c_str());
+      Log(LogLevel::kError, "member_expelled", "the member leaves the cluster",
+          {{"member", core_->id()}, {"why", why}});
       if (options_.on_expelled) {
         options_.on_expelled();
       } else {
@@ -446,15 +455,19 @@ void StoreCoordinator::PlannerLoop() {
     if (rewatch) WatchAndLoadTable();  // the store was away (etcd restarting, a leader change)
     if (reregister) {
       if (absl::Status s = store_->Register(session_, Registration()); !s.ok()) {
-        std::fprintf(stderr, "gridrpc: member %s offering its replicas: %s\n", core_->id().c_str(),
-                     s.ToString().c_str());
+        core_->metrics().store_errors.Increment();
+        Log(LogLevel::kWarning, "offer_failed",
+            "offering the member's replicas of lost partitions failed; it tries again",
+            {{"member", core_->id()}, {"status", s.ToString()}});
       }
     }
     for (ResetRequest& r : resets) r.done(ResetLost(r.partitions));
     absl::StatusOr<Planner::Round> round = planner_->RunRound(session_);
     if (!round.ok()) {
-      std::fprintf(stderr, "gridrpc: planning on member %s: %s\n", core_->id().c_str(),
-                   round.status().ToString().c_str());
+      core_->metrics().planning_errors.Increment();
+      Log(LogLevel::kWarning, "planning_failed",
+          "a planning round failed; the next round tries again",
+          {{"member", core_->id()}, {"status", round.status().ToString()}});
     } else if (round->outcome == Planner::Outcome::kSettled && options_.on_settled) {
       options_.on_settled(round->revision);
     }

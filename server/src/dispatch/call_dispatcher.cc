@@ -3,14 +3,13 @@
 #include <google/protobuf/message.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 
-#include <cstdio>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "gridrpc/cluster.grpc.pb.h"
 #include "gridrpc/internal/status.h"
 #include "gridrpc/internal/strings.h"
 #include "gridrpc/internal/wire.h"
+#include "gridrpc/log.h"
 #include "gridrpc/peer.grpc.pb.h"
 
 namespace gridrpc::internal {
@@ -19,17 +18,21 @@ namespace gridrpc::internal {
 // executor hop per call, unlike a generic service.
 class CallDispatcher::RawService final : public grpc::Service {
  public:
-  RawService(CallDispatcher& dispatcher, const std::vector<const HostedMethod*>& methods) {
+  RawService(CallDispatcher& dispatcher, const std::vector<const HostedMethod*>& methods,
+             MemberMetrics& metrics) {
     for (size_t i = 0; i < methods.size(); ++i) {
       const HostedMethod* hosted = methods[i];
+      MemberMetrics::Method* method_metrics = &metrics.ForMethod(
+          std::string(hosted->type->descriptor->full_name), std::string(hosted->method->name));
       AddMethod(new grpc::internal::RpcServiceMethod(
           hosted->method->path, grpc::internal::RpcMethod::NORMAL_RPC, nullptr));
       MarkMethodRawCallback(
           static_cast<int>(i),
           new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
-              [&dispatcher, hosted](grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* req,
-                                    grpc::ByteBuffer* resp) {
-                return dispatcher.Handle(*hosted, ctx, req, resp);
+              [&dispatcher, hosted, method_metrics](grpc::CallbackServerContext* ctx,
+                                                    const grpc::ByteBuffer* req,
+                                                    grpc::ByteBuffer* resp) {
+                return dispatcher.Handle(*hosted, *method_metrics, ctx, req, resp);
               }));
     }
   }
@@ -42,7 +45,7 @@ std::vector<grpc::Service*> CallDispatcher::Services() {
     for (const auto& m : registry_.methods()) {
       if (m->type == type.get()) methods.push_back(m.get());
     }
-    services_.push_back(std::make_unique<RawService>(*this, methods));
+    services_.push_back(std::make_unique<RawService>(*this, methods, metrics_));
     out.push_back(services_.back().get());
   }
   return out;
@@ -61,22 +64,25 @@ std::string_view RequestedLookupName(const grpc::CallbackServerContext& ctx) {
 }  // namespace
 
 grpc::ServerUnaryReactor* CallDispatcher::Handle(const HostedMethod& hosted,
+                                                 MemberMetrics::Method& metrics,
                                                  grpc::CallbackServerContext* ctx,
                                                  const grpc::ByteBuffer* request_bytes,
                                                  grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const CallOutcome outcome(reactor, metrics);
   const MethodDescriptor& method = *hosted.method;
+  if (ctx->client_metadata().contains(kAttemptKey)) metrics_.retried_calls.Increment();
   absl::StatusOr<const HostedService*> instance =
       registry_.Resolve(*hosted.type, RequestedLookupName(*ctx));
   if (!instance.ok()) {
-    reactor->Finish(ToGrpcStatus(instance.status()));
+    outcome.Finish(ToGrpcStatus(instance.status()));
     return reactor;
   }
   std::unique_ptr<google::protobuf::Message> request(method.request_prototype->New());
   {
     grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(request_bytes));
     if (!request->ParseFromZeroCopyStream(&reader)) {
-      reactor->Finish(grpc::Status(
+      outcome.Finish(grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
           absl::StrCat("request to ", method.path, " does not parse as ", request->GetTypeName())));
       return reactor;
@@ -84,7 +90,7 @@ grpc::ServerUnaryReactor* CallDispatcher::Handle(const HostedMethod& hosted,
   }
   absl::StatusOr<int> partition = RoutePartition(hosted, *ctx, *request);
   if (!partition.ok()) {
-    reactor->Finish(ToGrpcStatus(partition.status()));
+    outcome.Finish(ToGrpcStatus(partition.status()));
     return reactor;
   }
   const int p = *partition;
@@ -93,25 +99,28 @@ grpc::ServerUnaryReactor* CallDispatcher::Handle(const HostedMethod& hosted,
     // returns, so the method runs later, on a worker, in its partition's order. Its outcome
     // stays here; it can no longer use the gRPC call, so its meta arguments are copied.
     SerializeMessage(*method.response_prototype, response).IgnoreError();
-    reactor->Finish(grpc::Status::OK);
+    outcome.Finish(grpc::Status::OK);
     RunOneWay(method, **instance, p, MetaArgumentsOf(*ctx), std::move(request));
     return reactor;
   }
-  executor_.Execute(p, [this, &method, hosted = *instance, ctx, reactor, p, response,
+  executor_.Execute(p, [this, &method, hosted = *instance, ctx, outcome, p, response,
                         request = std::move(request)] {
     // A call that waited behind others may have been given up on meanwhile: do not run it.
     if (absl::Status given_up = GivenUp(*ctx); !given_up.ok()) {
-      reactor->Finish(ToGrpcStatus(given_up));
+      outcome.Finish(ToGrpcStatus(given_up));
       return;
     }
     if (absl::Status owner = partitions_.CheckOwner(p); !owner.ok()) {
       if (absl::IsUnavailable(owner)) {
         // Not here: includes one-way calls that reached a member not owning their partition.
-        if (forwarder_.Forward(method, ctx, reactor, *request, p, response)) return;
+        if (forwarder_.Forward(method, ctx, outcome, *request, p, response)) {
+          metrics_.forwarded_calls.Increment();
+          return;
+        }
         ctx->AddTrailingMetadata(kWrongOwnerKey,
                                  absl::StrCat(partitions_.replica(p).table_version));
       }
-      reactor->Finish(ToGrpcStatus(owner));
+      outcome.Finish(ToGrpcStatus(owner));
       return;
     }
     const bool backed_up = ServiceRegistry::NeedsBackup(*hosted, method);
@@ -122,10 +131,10 @@ grpc::ServerUnaryReactor* CallDispatcher::Handle(const HostedMethod& hosted,
       // Answered once the sync backups have it: an acknowledged write survives the primary.
       replicator_.Replicate(
           p, *hosted, method, *request, std::move(payload), ctx,
-          [reactor](absl::Status replicated) { reactor->Finish(ToGrpcStatus(replicated)); });
+          [outcome](absl::Status replicated) { outcome.Finish(ToGrpcStatus(replicated)); });
       return;
     }
-    reactor->Finish(ToGrpcStatus(status));
+    outcome.Finish(ToGrpcStatus(status));
   });
   return reactor;
 }
@@ -144,9 +153,9 @@ void CallDispatcher::RunOneWay(const MethodDescriptor& method, const HostedServi
                                 backed_up ? &payload : nullptr);
         }
         if (!status.ok()) {
-          MemberCounters::Increment(counters_.one_way_failures);
-          std::fprintf(stderr, "gridrpc: one-way %s on partition %d failed: %s\n", method.path, p,
-                       status.ToString().c_str());
+          metrics_.one_way_failures.Increment();
+          Log(LogLevel::kWarning, "one_way_failed", "a one-way call failed; its caller is not told",
+              {{"method", method.path}, {"partition", p}, {"status", status.ToString()}});
         } else if (backed_up) {
           replicator_.Replicate(p, hosted, method, *request, std::move(payload), /*call=*/nullptr,
                                 [](absl::Status) {});

@@ -23,10 +23,11 @@
 #include <string>
 #include <vector>
 
+#include "dispatch/call_outcome.h"
 #include "dispatch/forwarder.h"
 #include "dispatch/invoker.h"
 #include "dispatch/service_registry.h"
-#include "member/counters.h"
+#include "member/metrics.h"
 #include "partition/partitions.h"
 #include "replication/replicator.h"
 
@@ -36,14 +37,14 @@ class CallDispatcher {
  public:
   CallDispatcher(const ServiceRegistry& registry, Partitions& partitions,
                  PartitionExecutor& executor, const Invoker& invoker, Replicator& replicator,
-                 Forwarder& forwarder, MemberCounters& counters)
+                 Forwarder& forwarder, MemberMetrics& metrics)
       : registry_(registry),
         partitions_(partitions),
         executor_(executor),
         invoker_(invoker),
         replicator_(replicator),
         forwarder_(forwarder),
-        counters_(counters) {}
+        metrics_(metrics) {}
 
   // One gRPC service per hosted contract, each user method registered raw. Once, at start; the
   // services live as long as the dispatcher.
@@ -52,7 +53,8 @@ class CallDispatcher {
  private:
   class RawService;
 
-  grpc::ServerUnaryReactor* Handle(const HostedMethod& hosted, grpc::CallbackServerContext* ctx,
+  grpc::ServerUnaryReactor* Handle(const HostedMethod& hosted, MemberMetrics::Method& metrics,
+                                   grpc::CallbackServerContext* ctx,
                                    const grpc::ByteBuffer* request_bytes,
                                    grpc::ByteBuffer* response);
   absl::StatusOr<int> RoutePartition(const HostedMethod& hosted,
@@ -68,7 +70,7 @@ class CallDispatcher {
   const Invoker& invoker_;
   Replicator& replicator_;
   Forwarder& forwarder_;
-  MemberCounters& counters_;
+  MemberMetrics& metrics_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::atomic<uint64_t> next_owned_{0};  // round robin over own partitions for keyless calls
 };

@@ -9,7 +9,7 @@
 namespace gridrpc::internal {
 
 bool Forwarder::Forward(const MethodDescriptor& method, grpc::CallbackServerContext* ctx,
-                        grpc::ServerUnaryReactor* reactor, const google::protobuf::Message& request,
+                        const CallOutcome& outcome, const google::protobuf::Message& request,
                         int partition, grpc::ByteBuffer* response) {
   const auto& metadata = ctx->client_metadata();
   if (metadata.find(kForwardedKey) != metadata.end()) return false;
@@ -35,7 +35,7 @@ bool Forwarder::Forward(const MethodDescriptor& method, grpc::CallbackServerCont
   peers_.Get(table->member(owner).address())
       .calls->UnaryCall(
           &call->context, method.path, grpc::StubOptions(), &call->request, response,
-          [call, ctx, reactor, version = absl::StrCat(table->version())](grpc::Status status) {
+          [call, ctx, outcome, version = absl::StrCat(table->version())](grpc::Status status) {
             // The caller routed by an older table, or would not be here: tell it.
             ctx->AddTrailingMetadata(kTableVersionKey, version);
             const auto& trailers = call->context.GetServerTrailingMetadata();
@@ -43,7 +43,7 @@ bool Forwarder::Forward(const MethodDescriptor& method, grpc::CallbackServerCont
               ctx->AddTrailingMetadata(kWrongOwnerKey,
                                        std::string(it->second.data(), it->second.size()));
             }
-            reactor->Finish(status);
+            outcome.Finish(status);
           });
   return true;
 }

@@ -9,6 +9,7 @@
 
 #include <grpcpp/support/server_callback.h>
 
+#include "dispatch/call_outcome.h"
 #include "gridrpc/service_descriptor.h"
 #include "net/peer_channels.h"
 #include "partition/partitions.h"
@@ -24,8 +25,8 @@ class Forwarder {
   // the call was forwarded once already, or no other member owns the partition; the caller
   // then refuses it.
   bool Forward(const MethodDescriptor& method, grpc::CallbackServerContext* ctx,
-               grpc::ServerUnaryReactor* reactor, const google::protobuf::Message& request,
-               int partition, grpc::ByteBuffer* response);
+               const CallOutcome& outcome, const google::protobuf::Message& request, int partition,
+               grpc::ByteBuffer* response);
 
  private:
   const Partitions& partitions_;

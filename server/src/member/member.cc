@@ -57,16 +57,22 @@ std::shared_ptr<grpc::Channel> Member::PeerChannelForTest() {
 }
 
 int64_t Member::one_way_failures() const {
-  return core_->counters().one_way_failures.load(std::memory_order_relaxed);
+  return static_cast<int64_t>(core_->metrics().one_way_failures.Value());
 }
 
 int64_t Member::backup_failures() const {
-  return core_->counters().backup_failures.load(std::memory_order_relaxed);
+  return static_cast<int64_t>(core_->metrics().backup_failures.Value());
 }
 
-int64_t Member::resyncs() const {
-  return core_->counters().resyncs.load(std::memory_order_relaxed);
+int64_t Member::resyncs() const { return static_cast<int64_t>(core_->metrics().resyncs.Value()); }
+
+Readiness Member::readiness() const { return core_->readiness(); }
+
+std::shared_ptr<prometheus::Registry> Member::metrics_registry() const {
+  return core_->metrics().registry();
 }
+
+std::shared_ptr<prometheus::Collectable> Member::metrics() const { return core_->shared_metrics(); }
 
 Member::ReplicaState Member::replica_state(int partition) const {
   const internal::Partitions::ReplicaState state = core_->partitions().replica_state(partition);

@@ -6,13 +6,14 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
-#include <cstdio>
+#include <map>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gridrpc/internal/grpc_workarounds.h"
 #include "gridrpc/internal/strings.h"
+#include "gridrpc/log.h"
 
 namespace gridrpc::internal {
 namespace {
@@ -61,24 +62,124 @@ MemberCore::MemberCore(MemberOptions options, std::string id, PeerSecurity secur
       clock_(options_.clock != nullptr ? *options_.clock : RealClock()),
       security_(std::move(security)),
       context_(id, options_.cluster_name, options_.partition_count),
+      metrics_(std::make_shared<MemberMetrics>(options_.metrics_registry != nullptr
+                                                   ? options_.metrics_registry
+                                                   : std::make_shared<prometheus::Registry>())),
       registry_(id),
       partitions_(id, options_.partition_count, executor_, registry_, clock_),
       peers_(security_, options_.tunables.max_message_bytes + kPeerMessageHeadroom),
-      replicator_(partitions_, executor_, peers_, options_.tunables, counters_, guard_),
-      backups_(context_, registry_, partitions_, executor_, peers_, options_.tunables, counters_,
+      replicator_(partitions_, executor_, peers_, options_.tunables, *metrics_, guard_),
+      backups_(context_, registry_, partitions_, executor_, peers_, options_.tunables, *metrics_,
                guard_),
       migration_(partitions_, executor_, peers_, options_.tunables, guard_),
       invoker_(context_, partitions_, options_.execution_aspects),
       forwarder_(partitions_, peers_),
       broadcasts_(registry_, partitions_, executor_, invoker_, replicator_),
-      dispatcher_(registry_, partitions_, executor_, invoker_, replicator_, forwarder_, counters_),
+      dispatcher_(registry_, partitions_, executor_, invoker_, replicator_, forwarder_, *metrics_),
       executor_(options_.partition_count, options_.tunables.executor_workers) {
   context_.partitions_ = &partitions_;
   context_.client_credentials_ = security_.ChannelCredentials();
   partitions_.AddObserver(&backups_);
+  events_.Add(metrics_->MigrationCounter());
+  AddScrapeGauges();
 }
 
-MemberCore::~MemberCore() { Stop(absl::Seconds(5), /*terminate=*/false); }
+MemberCore::~MemberCore() {
+  Stop(absl::Seconds(5), /*terminate=*/false);
+  metrics_->DropScrapeGauges();
+}
+
+void MemberCore::AddScrapeGauges() {
+  using Samples = std::vector<MemberMetrics::Sample>;
+  metrics_->AddScrapeGauge("gridrpc_partitions",
+                           "Partition replicas this member holds, by replica index (0: primary)",
+                           [this] {
+                             std::map<int, int> by_index;
+                             for (int p = 0; p < partitions_.partition_count(); ++p) {
+                               const int index = partitions_.replica_state(p).replica_index;
+                               if (index >= 0) ++by_index[index];
+                             }
+                             Samples samples;
+                             for (const auto& [index, count] : by_index) {
+                               samples.push_back({{{"replica_index", absl::StrCat(index)}}, count});
+                             }
+                             return samples;
+                           });
+  metrics_->AddScrapeGauge(
+      "gridrpc_lost_partitions",
+      "Partitions that lost every replica and were not reset, in the table this member holds",
+      [this] {
+        std::shared_ptr<const PartitionTable> table = partitions_.table();
+        int lost = 0;
+        for (int p = 0; table != nullptr && p < table->partition_count(); ++p)
+          lost += table->lost(p);
+        return Samples{{{}, lost}};
+      });
+  metrics_->AddScrapeGauge("gridrpc_partition_table_version",
+                           "Version of the partition table this member holds (0: none yet)",
+                           [this] {
+                             std::shared_ptr<const PartitionTable> table = partitions_.table();
+                             return Samples{{{}, table == nullptr ? 0.0 : table->version()}};
+                           });
+  metrics_->AddScrapeGauge("gridrpc_cluster_members",
+                           "Members in the partition table this member holds", [this] {
+                             std::shared_ptr<const PartitionTable> table = partitions_.table();
+                             return Samples{{{}, table == nullptr ? 0.0 : table->member_count()}};
+                           });
+  metrics_->AddScrapeGauge(
+      "gridrpc_partition_queue_depth",
+      "Partition operations waiting behind the operation running in their partition", [this] {
+        return Samples{{{}, static_cast<double>(executor_.queued())}};
+      });
+  metrics_->AddScrapeGauge(
+      "gridrpc_backup_lagging_partitions",
+      "Backup replicas on this member waiting for an operation that has not arrived", [this] {
+        return Samples{{{}, static_cast<double>(backups_.lagging())}};
+      });
+  metrics_->AddScrapeGauge(
+      "gridrpc_backup_retrying_writes",
+      "Writes waiting to retry a sync backup that failed (not acknowledged yet)", [this] {
+        return Samples{{{}, static_cast<double>(replicator_.retrying())}};
+      });
+  metrics_->AddScrapeGauge("gridrpc_member_fenced",
+                           "1 while this member cannot confirm its membership and answers no call",
+                           [this] {
+                             return Samples{{{}, partitions_.Fenced() ? 1.0 : 0.0}};
+                           });
+  metrics_->AddScrapeGauge("gridrpc_ready", "1 while this member is ready (see /readyz)", [this] {
+    return Samples{{{}, readiness().ready ? 1.0 : 0.0}};
+  });
+}
+
+Readiness MemberCore::readiness() const {
+  Readiness out;
+  {
+    MutexLock lock(&lifecycle_mu_);
+    if (state_ != State::kRunning) out.reasons.push_back("the member is not running");
+  }
+  std::shared_ptr<const PartitionTable> table = partitions_.table();
+  std::shared_ptr<const PartitionTable> known = partitions_.known_table();
+  if (table == nullptr) {
+    out.reasons.push_back("no partition table lists this member yet");
+  } else if (known != nullptr && known->version() > table->version() &&
+             known->MemberIndex(id()) < 0) {
+    out.reasons.push_back(absl::StrCat("the newest partition table (version ", known->version(),
+                                       ") does not list this member"));
+  }
+  if (partitions_.Fenced()) {
+    out.reasons.push_back(
+        "fenced: the member cannot confirm its membership (the membership store is away)");
+  }
+  if (const int64_t lagging = backups_.lagging(); lagging > 0) {
+    out.reasons.push_back(
+        absl::StrCat(lagging, " backup replicas wait for an operation that has not arrived"));
+  }
+  if (const int64_t retrying = replicator_.retrying(); retrying > 0) {
+    out.reasons.push_back(absl::StrCat(retrying, " writes wait to retry a sync backup"));
+  }
+  out.ready = out.reasons.empty();
+  return out;
+}
 
 absl::Status MemberCore::AddService(std::unique_ptr<ServiceBase> service,
                                     std::vector<std::string> lookup_names) {
@@ -104,11 +205,10 @@ absl::Status MemberCore::Start() {
   }
   if (!status.ok()) StopServers(absl::ZeroDuration());
   if (status.ok() && !security_.authenticates()) {
-    std::fprintf(stderr,
-                 "gridrpc: WARNING: member %s's peer port %s is unauthenticated: anyone who can "
-                 "reach it can change the cluster. Give members a cluster secret, or TLS with a "
-                 "CA (mutual TLS).\n",
-                 id().c_str(), context_.peer_address().c_str());
+    Log(LogLevel::kWarning, "peer_port_unauthenticated",
+        "anyone who can reach the peer port can change the cluster: give members a cluster "
+        "secret, or TLS with a CA (mutual TLS)",
+        {{"member", id()}, {"peer_address", context_.peer_address()}});
   }
   MutexLock lock(&lifecycle_mu_);
   state_ = status.ok() ? State::kRunning : State::kStopped;
@@ -156,8 +256,12 @@ absl::Status MemberCore::Serve() {
   peer_builder.SetMaxReceiveMessageSize(options_.tunables.max_message_bytes + kPeerMessageHeadroom);
   peer_builder.SetMaxSendMessageSize(options_.tunables.max_message_bytes + kPeerMessageHeadroom);
   peer_service_ = std::make_unique<PeerService>(
-      [this](const grpc::CallbackServerContext& ctx) { return security_.Admit(ctx); }, backups_,
-      migration_, events_,
+      [this](const grpc::CallbackServerContext& ctx) {
+        grpc::Status admitted = security_.Admit(ctx);
+        if (!admitted.ok()) metrics_->peer_calls_refused.Increment();
+        return admitted;
+      },
+      backups_, migration_, events_,
       [this](std::shared_ptr<const PartitionTable> table) {
         return InstallPartitionTable(std::move(table));
       },

@@ -32,7 +32,7 @@
 #include "dispatch/service_registry.h"
 #include "gridrpc/internal/mutex.h"
 #include "gridrpc/member.h"
-#include "member/counters.h"
+#include "member/metrics.h"
 #include "migration/migration_events.h"
 #include "migration/migration_participant.h"
 #include "net/peer_channels.h"
@@ -69,7 +69,10 @@ class MemberCore {
   PeerChannels& peers() { return peers_; }
   const PeerSecurity& security() const { return security_; }
   MigrationEvents& events() { return events_; }
-  const MemberCounters& counters() const { return counters_; }
+  MemberMetrics& metrics() { return *metrics_; }
+  const MemberMetrics& metrics() const { return *metrics_; }
+  const std::shared_ptr<MemberMetrics>& shared_metrics() const { return metrics_; }
+  Readiness readiness() const;
   // What this member tells others about itself (the coordinator stores it).
   v1::MemberInfo Info() const;
 
@@ -89,13 +92,15 @@ class MemberCore {
   MemberCore(MemberOptions options, std::string id, PeerSecurity security);
   // Builds and starts the servers; fills in the member's addresses.
   absl::Status Serve();
+  // The gauges read when scraped.
+  void AddScrapeGauges();
   void StopServers(absl::Duration grace);
 
   const MemberOptions options_;
   const Clock& clock_;
   const PeerSecurity security_;
   MemberContext context_;
-  MemberCounters counters_;
+  const std::shared_ptr<MemberMetrics> metrics_;
   // Asynchronous callbacks (backup answers, resync answers, gap alarms) may outlive the member:
   // they enter this first, and Stop() closes it.
   const std::shared_ptr<LifeGuard> guard_ = std::make_shared<LifeGuard>();
@@ -119,7 +124,7 @@ class MemberCore {
   Mutex reset_mu_;
   ResetLostHandler reset_lost_ ABSL_GUARDED_BY(reset_mu_);
 
-  Mutex lifecycle_mu_;
+  mutable Mutex lifecycle_mu_;
   CondVar lifecycle_changed_;
   State state_ ABSL_GUARDED_BY(lifecycle_mu_) = State::kCreated;
 

@@ -16,7 +16,9 @@
 #ifndef GRIDRPC_INTERNAL_PARTITION_EXECUTOR_H_
 #define GRIDRPC_INTERNAL_PARTITION_EXECUTOR_H_
 
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -48,6 +50,8 @@ class PartitionExecutor {
   }
 
   int partition_count() const { return partition_count_; }
+  // Operations waiting behind the one running in their partition (a gauge; cheap).
+  int64_t queued() const { return queued_.load(std::memory_order_relaxed); }
 
   // Runs `op` for `partition` (in range): now, on this thread, if the partition is idle, or
   // later on a worker. Operations of a partition run in the order of these calls.
@@ -58,6 +62,7 @@ class PartitionExecutor {
       MutexLock lock(&slot.mu);
       if (slot.busy) {
         slot.queue.emplace_back(std::forward<F>(op));
+        queued_.fetch_add(1, std::memory_order_relaxed);
         return;
       }
       slot.busy = true;
@@ -72,6 +77,7 @@ class PartitionExecutor {
     {
       MutexLock lock(&slot.mu);
       slot.queue.push_back(std::move(op));
+      queued_.fetch_add(1, std::memory_order_relaxed);
       if (slot.busy) return;
       slot.busy = true;
     }
@@ -98,7 +104,7 @@ class PartitionExecutor {
   }
 
   // Runs what is queued, in order, then frees the partition. On a worker.
-  static void Drain(Slot& slot) {
+  void Drain(Slot& slot) {
     for (;;) {
       Operation next;
       {
@@ -110,6 +116,7 @@ class PartitionExecutor {
         next = std::move(slot.queue.front());
         slot.queue.pop_front();
       }
+      queued_.fetch_sub(1, std::memory_order_relaxed);
       std::move(next)();
     }
   }
@@ -138,6 +145,7 @@ class PartitionExecutor {
 
   const int partition_count_;
   std::unique_ptr<Slot[]> slots_;
+  std::atomic<int64_t> queued_{0};
   // Partitions whose queue a worker should drain; each is here at most once, as it stays busy.
   std::mutex ready_mu_;
   std::condition_variable ready_cv_;

@@ -3,10 +3,9 @@
 #include <grpcpp/alarm.h>
 #include <grpcpp/client_context.h>
 
-#include <cstdio>
-
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "gridrpc/log.h"
 #include "migration/replica_stream.h"
 
 namespace gridrpc::internal {
@@ -14,14 +13,14 @@ namespace gridrpc::internal {
 BackupApplier::BackupApplier(const MemberContext& member, const ServiceRegistry& registry,
                              Partitions& partitions, PartitionExecutor& executor,
                              PeerChannels& peers, const MemberTunables& tunables,
-                             MemberCounters& counters, std::shared_ptr<LifeGuard> guard)
+                             MemberMetrics& metrics, std::shared_ptr<LifeGuard> guard)
     : member_(member),
       registry_(registry),
       partitions_(partitions),
       executor_(executor),
       peers_(peers),
       tunables_(tunables),
-      counters_(counters),
+      metrics_(metrics),
       guard_(std::move(guard)),
       orders_(partitions.partition_count()) {}
 
@@ -114,6 +113,15 @@ void BackupApplier::FailPending(int partition, const std::string& why) {
     pending.reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, why));
   }
   order.pending.clear();
+  NoteLag(partition);
+}
+
+void BackupApplier::NoteLag(int partition) {
+  Order& order = orders_[partition];
+  const bool lagging = !order.pending.empty();
+  if (lagging == order.lagging) return;
+  order.lagging = lagging;
+  lagging_.fetch_add(lagging ? 1 : -1, std::memory_order_relaxed);
 }
 
 void BackupApplier::Stop() {
@@ -141,9 +149,12 @@ void BackupApplier::ApplyPending(int p) {
               : op.hosted->service->Invoke(*op.method, context, *op.request, &ignored);
       if (!status.ok()) {
         // The primary succeeded; a backup that cannot follow would diverge. It resyncs.
-        std::fprintf(stderr, "gridrpc: backup replay of %s on partition %d failed: %s\n",
-                     op.method->path, p, status.ToString().c_str());
+        metrics_.backup_replay_failures.Increment();
+        Log(LogLevel::kError, "backup_replay_failed",
+            "replaying a backup operation failed; the backup resyncs the partition",
+            {{"method", op.method->path}, {"partition", p}, {"status", status.ToString()}});
         order.pending.emplace(node.key(), std::move(op));
+        NoteLag(p);
         Resync(p);
         return;
       }
@@ -154,6 +165,7 @@ void BackupApplier::ApplyPending(int p) {
     op.reactor->Finish(grpc::Status::OK);
   }
   partitions_.Publish(p);
+  NoteLag(p);
   if (!order.pending.empty() && !order.resync_scheduled) {
     // A gap: its operation may still be on its way. Look again after a grace period.
     order.resync_scheduled = true;
@@ -188,7 +200,7 @@ void BackupApplier::Resync(int p) {
   std::shared_ptr<const PartitionTable> table = partitions_.table();
   const int primary = table == nullptr ? -1 : table->Owner(p);
   if (primary < 0 || table->member(primary).id() == member_.id()) return;
-  MemberCounters::Increment(counters_.resyncs);
+  metrics_.resyncs.Increment();
   orders_[p].resync_scheduled = true;  // one at a time
   ReadSnapshot(peers_, table->member(primary).peer_address(), p, tunables_.copy_idle_timeout,
                /*progress=*/nullptr,
@@ -198,15 +210,19 @@ void BackupApplier::Resync(int p) {
                  executor_.Execute(p, [this, p, status, data = std::move(data)] {
                    orders_[p].resync_scheduled = false;
                    if (!status.ok()) {
-                     std::fprintf(stderr, "gridrpc: resync of partition %d failed: %s\n", p,
-                                  status.ToString().c_str());
+                     metrics_.resync_failures.Increment();
+                     Log(LogLevel::kWarning, "resync_failed",
+                         "a backup's resync from its primary failed; it tries again",
+                         {{"partition", p}, {"status", status.ToString()}});
                      ApplyPending(p);  // what waits is not forgotten: look again after the grace
                      return;
                    }
                    if (data.sequence > partitions_.replica(p).sequence) {
                      if (absl::Status s = partitions_.Restore(p, data); !s.ok()) {
-                       std::fprintf(stderr, "gridrpc: resync of partition %d: %s\n", p,
-                                    s.ToString().c_str());
+                       metrics_.resync_failures.Increment();
+                       Log(LogLevel::kError, "resync_failed",
+                           "a backup could not apply the partition its primary sent",
+                           {{"partition", p}, {"status", s.ToString()}});
                        return;
                      }
                    }

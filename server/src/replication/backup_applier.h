@@ -23,7 +23,7 @@
 
 #include "dispatch/service_registry.h"
 #include "gridrpc/member.h"
-#include "member/counters.h"
+#include "member/metrics.h"
 #include "net/peer_channels.h"
 #include "partition/partitions.h"
 #include "util/life_guard.h"
@@ -34,7 +34,7 @@ class BackupApplier final : public ReplicaObserver {
  public:
   BackupApplier(const MemberContext& member, const ServiceRegistry& registry,
                 Partitions& partitions, PartitionExecutor& executor, PeerChannels& peers,
-                const MemberTunables& tunables, MemberCounters& counters,
+                const MemberTunables& tunables, MemberMetrics& metrics,
                 std::shared_ptr<LifeGuard> guard);
 
   // Peer/Backup.
@@ -50,6 +50,10 @@ class BackupApplier final : public ReplicaObserver {
   // once every call has been answered), and so is what arrives from now on.
   void Stop();
 
+  // Backup replicas waiting for an operation that has not arrived (a gap in the sequence; they
+  // resync if it does not come within the gap grace).
+  int64_t lagging() const { return lagging_.load(std::memory_order_relaxed); }
+
  private:
   // An operation that arrived ahead of its predecessor; applied when they have.
   struct Pending {
@@ -64,6 +68,7 @@ class BackupApplier final : public ReplicaObserver {
   struct Order {
     std::map<int64_t, Pending> pending;  // by sequence, all above the replica's
     bool resync_scheduled = false;       // a gap alarm or a resync is on its way
+    bool lagging = false;                // counted in lagging_
   };
 
   // Inside the partition: applies the pending operations that are next in sequence, and
@@ -73,6 +78,8 @@ class BackupApplier final : public ReplicaObserver {
   void Resync(int partition);
   // Inside the partition: answers every pending operation UNAVAILABLE with `why`.
   void FailPending(int partition, const std::string& why);
+  // Inside the partition, after its pending operations changed: keeps lagging_ true to them.
+  void NoteLag(int partition);
 
   const MemberContext& member_;
   const ServiceRegistry& registry_;
@@ -80,10 +87,11 @@ class BackupApplier final : public ReplicaObserver {
   PartitionExecutor& executor_;
   PeerChannels& peers_;
   const MemberTunables& tunables_;
-  MemberCounters& counters_;
+  MemberMetrics& metrics_;
   const std::shared_ptr<LifeGuard> guard_;
   std::vector<Order> orders_;  // by partition
   std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> lagging_{0};
 };
 
 }  // namespace gridrpc::internal

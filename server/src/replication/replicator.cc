@@ -6,10 +6,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "gridrpc/internal/strings.h"
+#include "gridrpc/log.h"
 
 namespace gridrpc::internal {
 
@@ -142,9 +143,17 @@ void Replicator::Send(const std::shared_ptr<const v1::BackupRequest>& backup,
   auto call = std::make_shared<Call>();
   call->context.set_deadline(Earlier(deadline, absl::Now() + tunables_.backup_timeout));
   peers_.Authenticate(call->context);
+  metrics_.backups_sent.Increment();
+  metrics_.backups_in_flight.Increment();
   peers_.Get(address).peer->async()->Backup(
       &call->context, backup.get(), &call->response,
-      [call, backup, done = std::move(done)](grpc::Status status) { done(std::move(status)); });
+      [this, guard = guard_, call, backup, done = std::move(done)](grpc::Status status) {
+        if (LifeGuard::Scope alive = guard->Enter(); alive) {
+          metrics_.backups_in_flight.Decrement();
+          if (status.ok()) metrics_.backups_acknowledged.Increment();
+        }
+        done(std::move(status));
+      });
 }
 
 void Replicator::SendSync(std::shared_ptr<Write> write, std::string member_id, std::string address,
@@ -189,12 +198,14 @@ void Replicator::SendSync(std::shared_ptr<Write> write, std::string member_id, s
                                       " did not confirm it before the call's deadline (",
                                       status.error_message(), "): the outcome is unknown")));
          }
+         retrying_.fetch_add(1, std::memory_order_relaxed);
          auto* alarm = new grpc::Alarm();
          alarm->Set(absl::ToChronoTime(absl::Now() + pause),
                     [this, guard, write, member_id, address, attempt, alarm](bool) {
                       delete alarm;  // safe: gRPC holds the alarm's state until this returns
                       LifeGuard::Scope alive = guard->Enter();
                       if (!alive) return;
+                      retrying_.fetch_sub(1, std::memory_order_relaxed);
                       SendSync(write, member_id, address, attempt + 1);
                     });
        });
@@ -230,10 +241,13 @@ void Replicator::Resolve(Write& write, absl::Status outcome) {
 
 void Replicator::CountFailure(const v1::BackupRequest& backup, const std::string& address,
                               const grpc::Status& status, std::string_view then) {
-  MemberCounters::Increment(counters_.backup_failures);
-  std::fprintf(stderr, "gridrpc: backup of partition %d (sequence %lld) to %s failed: %s%.*s\n",
-               backup.partition(), static_cast<long long>(backup.sequence()), address.c_str(),
-               status.error_message().c_str(), static_cast<int>(then.size()), then.data());
+  metrics_.backup_failures.Increment();
+  Log(LogLevel::kWarning, "backup_failed", absl::StrCat("a backup failed", AsAbsl(then)),
+      {{"partition", backup.partition()},
+       {"sequence", backup.sequence()},
+       {"to", address},
+       {"code", status.error_code()},
+       {"error", status.error_message()}});
 }
 
 }  // namespace gridrpc::internal

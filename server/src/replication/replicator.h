@@ -16,6 +16,7 @@
 #ifndef GRIDRPC_SERVER_SRC_REPLICATION_REPLICATOR_H_
 #define GRIDRPC_SERVER_SRC_REPLICATION_REPLICATOR_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -25,7 +26,7 @@
 #include "absl/functional/any_invocable.h"
 #include "dispatch/service_registry.h"
 #include "gridrpc/member.h"
-#include "member/counters.h"
+#include "member/metrics.h"
 #include "net/peer_channels.h"
 #include "partition/partitions.h"
 #include "util/life_guard.h"
@@ -35,13 +36,13 @@ namespace gridrpc::internal {
 class Replicator {
  public:
   Replicator(Partitions& partitions, PartitionExecutor& executor, PeerChannels& peers,
-             const MemberTunables& tunables, MemberCounters& counters,
+             const MemberTunables& tunables, MemberMetrics& metrics,
              std::shared_ptr<LifeGuard> guard)
       : partitions_(partitions),
         executor_(executor),
         peers_(peers),
         tunables_(tunables),
-        counters_(counters),
+        metrics_(metrics),
         guard_(std::move(guard)) {}
 
   // Inside the partition, after `method` ran successfully on the primary: replicates it and runs
@@ -51,6 +52,9 @@ class Replicator {
                  const google::protobuf::Message& request, std::optional<std::string> payload,
                  const grpc::CallbackServerContext* call,
                  absl::AnyInvocable<void(absl::Status) &&> on_synced);
+
+  // Writes waiting to retry a sync backup that failed (their callers are not answered yet).
+  int64_t retrying() const { return retrying_.load(std::memory_order_relaxed); }
 
  private:
   struct Write;
@@ -74,8 +78,9 @@ class Replicator {
   PartitionExecutor& executor_;
   PeerChannels& peers_;
   const MemberTunables& tunables_;
-  MemberCounters& counters_;
+  MemberMetrics& metrics_;
   const std::shared_ptr<LifeGuard> guard_;
+  std::atomic<int64_t> retrying_{0};
 };
 
 }  // namespace gridrpc::internal

@@ -56,43 +56,4 @@ const ::gridrpc::ServiceDescriptor& Counter::descriptor() {
   return kDescriptor;
 }
 
-absl::StatusOr<::examples::IncResponse> Counter::Proxy::Inc(const ::examples::IncRequest& request, const ::gridrpc::CallOptions& options) {
-  return core_->Call<::examples::IncResponse>(descriptor().methods[0], request, options);
-}
-
-::gridrpc::Future<::examples::IncResponse> Counter::Proxy::IncAsync(const ::examples::IncRequest& request, const ::gridrpc::CallOptions& options) {
-  return core_->CallAsync<::examples::IncResponse>(descriptor().methods[0], request, options);
-}
-
-void Counter::Proxy::IncAsync(const ::examples::IncRequest& request, std::function<void(absl::StatusOr<::examples::IncResponse>)> done, const ::gridrpc::CallOptions& options) {
-  core_->CallAsync<::examples::IncResponse>(descriptor().methods[0], request, options, std::move(done));
-}
-
-absl::StatusOr<::examples::GetResponse> Counter::Proxy::Get(const ::examples::GetRequest& request, const ::gridrpc::CallOptions& options) {
-  return core_->Call<::examples::GetResponse>(descriptor().methods[1], request, options);
-}
-
-::gridrpc::Future<::examples::GetResponse> Counter::Proxy::GetAsync(const ::examples::GetRequest& request, const ::gridrpc::CallOptions& options) {
-  return core_->CallAsync<::examples::GetResponse>(descriptor().methods[1], request, options);
-}
-
-void Counter::Proxy::GetAsync(const ::examples::GetRequest& request, std::function<void(absl::StatusOr<::examples::GetResponse>)> done, const ::gridrpc::CallOptions& options) {
-  core_->CallAsync<::examples::GetResponse>(descriptor().methods[1], request, options, std::move(done));
-}
-
-std::unique_ptr<::gridrpc::Container> Counter::PartitionedService::NewContainer(int partition) {
-  return std::make_unique<::gridrpc::MessageContainer<State>>();
-}
-
-absl::Status Counter::PartitionedService::Invoke(const ::gridrpc::MethodDescriptor& method, ::gridrpc::PartitionContext& context, const ::google::protobuf::Message& request, ::grpc::ByteBuffer* response) {
-  State& state = static_cast<::gridrpc::MessageContainer<State>&>(context.container()).state();
-  switch (method.index) {
-    case 0:
-      return ::gridrpc::internal::SerializeResult(Inc(context, state, static_cast<const ::examples::IncRequest&>(request)), response);
-    case 1:
-      return ::gridrpc::internal::SerializeResult(Get(context, state, static_cast<const ::examples::GetRequest&>(request)), response);
-  }
-  return absl::UnimplementedError("examples.Counter has no method with index " + std::to_string(method.index));
-}
-
 }  // namespace examples

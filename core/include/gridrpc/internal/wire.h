@@ -31,6 +31,9 @@ inline constexpr char kForwardedKey[] = "gridrpc-forwarded";
 // Trailing metadata on an answer a member forwarded: its table version, newer than the
 // caller's, or the caller would have sent the call to the owner. Smart clients reload.
 inline constexpr char kTableVersionKey[] = "gridrpc-table-version";
+// Request metadata on a client's second and later attempts of a call (decimal attempt number):
+// members count the retries they see.
+inline constexpr char kAttemptKey[] = "gridrpc-attempt";
 // Trailing metadata on a call the member refused because it does not own the partition
 // (status UNAVAILABLE): the member's table version. The call did not run; retrying is safe.
 inline constexpr char kWrongOwnerKey[] = "gridrpc-wrong-owner";
