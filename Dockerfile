@@ -54,4 +54,6 @@ USER 10001:10001
 # Clients, the peer port, metrics and probes (--metrics_listen).
 EXPOSE 5701 5702 9090
 ENTRYPOINT ["/usr/local/bin/gridrpc-member"]
-CMD ["--listen=0.0.0.0:5701", "--peer_listen=0.0.0.0:5702"]
+# A member alone, reachable from outside the container. Members of a cluster are given their
+# flags (--coordinator=etcd, --advertise, ...), which replace these.
+CMD ["--listen=0.0.0.0:5701", "--peer_listen=0.0.0.0:5702", "--metrics_listen=0.0.0.0:9090"]

@@ -1,14 +1,14 @@
 #!/usr/bin/python3
 """Three gridrpc-member containers of the image (`./dev image`) form one cluster through a real
-etcd: read-only root, user 10001, no capabilities, the cluster secret bind-mounted read-only. A
-stock Python grpcio client calls the counter through them; one member stopped with `podman stop`
-leaves gracefully (exit 0) and the other two still serve what was written.
+etcd: read-only root, user 10001, no capabilities, the cluster secret bind-mounted read-only. They
+report ready on /readyz; a stock Python grpcio client calls the counter through them; one member
+stopped with `podman stop` leaves gracefully (exit 0) and the other two still serve what was
+written.
 
 Skipped (exit 77) inside a podman container, where podman cannot start containers."""
 import argparse
 import base64
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 ARGS = None
@@ -127,8 +128,8 @@ class ImageTest(unittest.TestCase):
         return result.stdout + result.stderr
 
     def start_member(self, index):
-        """Starts member `index` in a container; its client address."""
-        listen, peer = free_ports(2)
+        """Starts member `index` in a container; its name, client and metrics addresses."""
+        listen, peer, metrics = free_ports(3)
         name = "gridrpc-image-test-%d-%d" % (os.getpid(), index)
         self.containers.append(name)
         podman("run", "--detach", "--name", name, "--network=host", "--read-only",
@@ -138,16 +139,32 @@ class ImageTest(unittest.TestCase):
                "--coordinator=etcd", "--etcd_endpoints=" + self.etcd.endpoint,
                "--cluster_name=image-test", "--lease_ttl=2s",
                "--listen=127.0.0.1:%d" % listen, "--peer_listen=127.0.0.1:%d" % peer,
+               "--metrics_listen=127.0.0.1:%d" % metrics,
                "--cluster_secret_file=/run/secrets/gridrpc/cluster-secret")
-        return name, "127.0.0.1:%d" % listen
+        return name, "127.0.0.1:%d" % listen, "127.0.0.1:%d" % metrics
 
-    def wait_listening(self, name):
-        def listening():
+    @staticmethod
+    def http_get(url):
+        """The status and body of a GET, errors included; (0, reason) when nothing answers."""
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except OSError as e:
+            return 0, str(e)
+
+    def wait_ready(self, name, metrics):
+        def ready():
             state = podman("inspect", "--format", "{{.State.Status}}", name).stdout.strip()
-            if state not in ("running", "created", "configured"):
+            if state != "running":
                 raise AssertionError("container %s is %s:\n%s" % (name, state, self.logs(name)))
-            return re.search(r"listening on (\S+)", self.logs(name))
-        return wait_until(name + " to join", listening, 60).group(1)
+            return self.http_get("http://%s/readyz" % metrics)[0] == 200
+        try:
+            wait_until(name + " to be ready", ready, 90)
+        except AssertionError:
+            status, body = self.http_get("http://%s/readyz" % metrics)
+            raise AssertionError("%s: /readyz answers %d: %s" % (name, status, body))
 
     def serving(self, channel):
         check = channel.unary_unary(
@@ -190,13 +207,15 @@ class ImageTest(unittest.TestCase):
                 time.sleep(0.2)
 
     def test_three_members_from_the_image_form_a_cluster_and_one_leaves_gracefully(self):
-        names, addresses = [], []
+        names, addresses, metrics = [], [], []
         for i in range(3):
-            name, address = self.start_member(i)
+            name, address, metrics_address = self.start_member(i)
             names.append(name)
             addresses.append(address)
-        for name, address in zip(names, addresses):
-            self.assertEqual(self.wait_listening(name), address)
+            metrics.append(metrics_address)
+        for name, address, metrics_address in zip(names, addresses, metrics):
+            self.wait_ready(name, metrics_address)
+            self.assertEqual(self.http_get("http://%s/healthz" % metrics_address)[0], 200)
         channels = [grpc.insecure_channel(a) for a in addresses]
         for c in channels:
             self.addCleanup(c.close)
@@ -224,10 +243,12 @@ class ImageTest(unittest.TestCase):
         exit_code = podman("inspect", "--format", "{{.State.ExitCode}}", names[0]).stdout.strip()
         logs = self.logs(names[0])
         self.assertEqual(exit_code, "0", logs)
-        self.assertIn("SIGTERM, shutting down", logs)
+        self.assertRegex(logs, r"event=member_stopping .*signal=SIGTERM")
 
         wait_until("the two others to take over",
                    lambda: self.formed(channels[1:], addresses[1:]), 60)
+        for name, metrics_address in zip(names[1:], metrics[1:]):
+            self.wait_ready(name, metrics_address)
         for c in channels[1:]:
             self.assertTrue(self.serving(c))
             stub = counter_pb2_grpc.CounterStub(c)
