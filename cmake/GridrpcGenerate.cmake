@@ -28,7 +28,9 @@ function(gridrpc_generate target)
   foreach(dir IN LISTS ARG_IMPORT_DIRS)
     list(APPEND include_args -I${dir})
   endforeach()
-  list(APPEND include_args -I${Protobuf_INCLUDE_DIRS})
+  # protobuf's own imports (google/protobuf/empty.proto, ...), wherever find_package found it.
+  list(APPEND include_args
+       "-I$<JOIN:$<TARGET_PROPERTY:protobuf::libprotobuf,INTERFACE_INCLUDE_DIRECTORIES>,$<SEMICOLON>-I>")
 
   set(sources)
   foreach(proto IN LISTS ARG_PROTOS)
@@ -46,6 +48,7 @@ function(gridrpc_generate target)
       WORKING_DIRECTORY ${ARG_PROTO_ROOT}
       DEPENDS ${ARG_PROTO_ROOT}/${proto} gridrpc::protoc-gen-gridrpc protobuf::protoc
       COMMENT "gridrpc: generating ${proto}"
+      COMMAND_EXPAND_LISTS
       VERBATIM)
     list(APPEND sources ${generated_sources})
   endforeach()

@@ -1,12 +1,299 @@
 #include "gridrpc/partition_table.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <queue>
 #include <set>
+#include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 
 namespace gridrpc {
+namespace {
+
+std::string ZoneName(const v1::MemberInfo& member) {
+  auto it = member.labels().find(std::string(kZoneLabel));
+  return it == member.labels().end() ? std::string() : it->second;
+}
+
+// The zone of each member, as an index into the zones sorted by name ("" for unlabelled
+// members), and how many zones there are.
+std::vector<int> ZonesOf(const std::vector<v1::MemberInfo>& members, int* zone_count) {
+  std::set<std::string> names;
+  for (const v1::MemberInfo& m : members) names.insert(ZoneName(m));
+  std::vector<int> zone;
+  for (const v1::MemberInfo& m : members) {
+    zone.push_back(static_cast<int>(std::distance(names.begin(), names.find(ZoneName(m)))));
+  }
+  *zone_count = static_cast<int>(names.size());
+  return zone;
+}
+
+// Minimum-cost flow, primal-dual: Dijkstra over reduced costs finds the cheapest paths, then
+// depth-first searches push flow along every path that is that cheap, until none is left. Exact:
+// the placement is an assignment of partitions to members under capacities, and an exact optimum
+// is what makes Rebalance of its own result a fixpoint (a planner that moved replicas on every
+// round would never settle). Edge costs take few distinct values, so few phases run.
+class MinCostFlow {
+ public:
+  explicit MinCostFlow(int nodes) : out_(nodes) {}
+
+  // Returns the edge's index, for Flow().
+  int AddEdge(int from, int to, int64_t capacity, int64_t cost) {
+    out_[from].push_back(static_cast<int>(edges_.size()));
+    edges_.push_back({to, capacity, cost});
+    out_[to].push_back(static_cast<int>(edges_.size()));
+    edges_.push_back({from, 0, -cost});
+    return static_cast<int>(edges_.size()) - 2;
+  }
+
+  int64_t Flow(int edge) const { return edges_[edge ^ 1].capacity; }
+
+  // Pushes one unit along a path of edges that cost nothing. Only before Run: a flow made of
+  // free edges costs the least any flow of its size can, so the cheapest paths stay valid.
+  void PushFree(std::initializer_list<int> path) {
+    for (int e : path) {
+      --edges_[e].capacity;
+      ++edges_[e ^ 1].capacity;
+    }
+  }
+
+  // Pushes as much as can go from `source` to `sink`, at the least cost.
+  void Run(int source, int sink) {
+    const int n = static_cast<int>(out_.size());
+    constexpr int64_t kUnreached = std::numeric_limits<int64_t>::max();
+    potential_.assign(n, 0);  // every residual edge costs >= 0 so far
+    std::vector<int64_t> dist(n);
+    for (;;) {
+      std::fill(dist.begin(), dist.end(), kUnreached);
+      dist[source] = 0;
+      using Entry = std::pair<int64_t, int>;
+      std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> queue;
+      queue.push({0, source});
+      while (!queue.empty()) {
+        auto [d, u] = queue.top();
+        queue.pop();
+        if (d != dist[u]) continue;
+        for (int e : out_[u]) {
+          const Edge& edge = edges_[e];
+          if (edge.capacity <= 0) continue;
+          const int64_t next = d + Reduced(u, edge);
+          if (next < dist[edge.to]) {
+            dist[edge.to] = next;
+            queue.push({next, edge.to});
+          }
+        }
+      }
+      if (dist[sink] == kUnreached) return;
+      // Nodes not reached move by the farthest distance reached: reduced costs stay >= 0.
+      int64_t farthest = 0;
+      for (int64_t d : dist) {
+        if (d != kUnreached) farthest = std::max(farthest, d);
+      }
+      for (int v = 0; v < n; ++v) potential_[v] += dist[v] == kUnreached ? farthest : dist[v];
+      // Every path of edges of reduced cost 0 is a cheapest one now.
+      for (;;) {
+        visited_.assign(n, false);
+        if (Push(source, sink, std::numeric_limits<int64_t>::max()) == 0) break;
+      }
+    }
+  }
+
+ private:
+  struct Edge {
+    int to;
+    int64_t capacity;
+    int64_t cost;
+  };
+
+  int64_t Reduced(int from, const Edge& edge) const {
+    return edge.cost + potential_[from] - potential_[edge.to];
+  }
+
+  // Pushes up to `limit` from `u` to `sink` along edges of reduced cost 0; returns how much.
+  int64_t Push(int u, int sink, int64_t limit) {
+    if (u == sink) return limit;
+    visited_[u] = true;
+    int64_t pushed = 0;
+    for (int e : out_[u]) {
+      Edge& edge = edges_[e];
+      if (edge.capacity <= 0 || visited_[edge.to] || Reduced(u, edge) != 0) continue;
+      const int64_t d = Push(edge.to, sink, std::min(limit - pushed, edge.capacity));
+      if (d == 0) continue;
+      edge.capacity -= d;
+      edges_[e ^ 1].capacity += d;
+      pushed += d;
+      if (pushed == limit) break;
+    }
+    return pushed;
+  }
+
+  std::vector<Edge> edges_;
+  std::vector<std::vector<int>> out_;
+  std::vector<int64_t> potential_;
+  std::vector<bool> visited_;
+};
+
+// Places `replicas` replicas of each partition on the members (zone[m] is member m's zone),
+// one replica index after the other, starting from `old` (per partition, the members that
+// held its replicas, by index; -1 for one that is gone).
+//
+// Each index is spread evenly: every member takes P / n, and P % n members one more, those that
+// had the fewest one-more places at earlier indexes (so that totals are even too, and a last
+// index left with no choice, as when every member holds every partition, is even as well).
+// Within that, the index is placed at the least cost, each kind of cost outweighing all costs
+// of the kinds after it put together:
+//   1. a replica beyond its member's share, only when nothing else fits;
+//   2. a replica in a zone an earlier replica of its partition uses;
+//   3. a copy (2), or a member that held another replica of the partition (1: no copy, but the
+//      replica it held must be placed again);
+//   4. a replica in the zone of a later replica that may stay where it is (which would then
+//      have to move when its index is placed).
+// Shares and costs 1 and 2 depend on the indexes placed before, not on `old` (except which of
+// equal members get one more: those that held one more). So placing a table's own replicas again
+// costs nothing and any other placement costs more: Rebalance of its own result changes
+// nothing. int64 holds the weights for up to about 10^5 partitions.
+std::vector<std::vector<int>> PlaceInZones(const std::vector<std::vector<int>>& old,
+                                           const std::vector<int>& zone, int replicas) {
+  const int partitions = static_cast<int>(old.size());
+  const int n = static_cast<int>(zone.size());
+  const int quota = partitions / n;
+  const int extras = partitions % n;
+  const int64_t kLaterZone = 1;
+  const int64_t kPromote = kLaterZone * replicas * partitions + 1;
+  const int64_t kCopy = 2 * kPromote;
+  const int64_t kSameZone = kCopy * partitions + 1;
+  const int64_t kOverShare = kSameZone * replicas * partitions + 1;
+  std::vector<int> held(n, 0);          // replicas of earlier indexes per member
+  std::vector<int> extras_taken(n, 0);  // one-more places at earlier indexes per member
+  std::vector<std::vector<int>> assigned(partitions);
+  for (int r = 0; r < replicas; ++r) {
+    // Each member's share of this index. A member holds one replica of a partition at most:
+    // after this index it must still find `quota` partitions it holds nothing of for each
+    // index to come (binds only when members are about as many as replicas).
+    std::vector<int> old_load(n, 0), share(n);
+    for (int p = 0; p < partitions; ++p) {
+      if (r < static_cast<int>(old[p].size()) && old[p][r] >= 0) ++old_load[old[p][r]];
+    }
+    std::vector<int> by_extras(n);
+    for (int m = 0; m < n; ++m) by_extras[m] = m;
+    // Fewest one-more places first; among equals, those that hold one more already (no move).
+    std::stable_sort(by_extras.begin(), by_extras.end(), [&](int a, int b) {
+      if (extras_taken[a] != extras_taken[b]) return extras_taken[a] < extras_taken[b];
+      return std::min(old_load[a], quota + 1) > std::min(old_load[b], quota + 1);
+    });
+    int given = 0;
+    for (int m : by_extras) {
+      const int room = partitions - held[m] - quota * (replicas - 1 - r);
+      share[m] = std::min(quota, room);
+      if (given < extras && room > quota) {
+        share[m] = quota + 1;
+        ++extras_taken[m];
+        ++given;
+      }
+    }
+
+    // Nodes: source, partitions, members, sink.
+    const int source = 0, first_member = 1 + partitions, sink = first_member + n;
+    MinCostFlow flow(sink + 1);
+    struct Choice {
+      int member, edge;
+      int64_t cost;
+    };
+    std::vector<int> from_source(partitions), to_sink(n);
+    std::vector<std::vector<Choice>> choices(partitions);
+    for (int p = 0; p < partitions; ++p) {
+      from_source[p] = flow.AddEdge(source, 1 + p, 1, 0);
+      std::vector<int> earlier(n, 0), later(n, 0);  // replicas per zone
+      for (int m : assigned[p]) ++earlier[zone[m]];
+      for (int i = r + 1; i < static_cast<int>(old[p].size()); ++i) {
+        if (old[p][i] >= 0) ++later[zone[old[p][i]]];
+      }
+      for (int m = 0; m < n; ++m) {
+        if (std::find(assigned[p].begin(), assigned[p].end(), m) != assigned[p].end()) continue;
+        const auto it = std::find(old[p].begin(), old[p].end(), m);
+        const int index = it == old[p].end() ? -1 : static_cast<int>(it - old[p].begin());
+        int64_t cost = kSameZone * earlier[zone[m]];
+        if (index != r) cost += index < 0 ? kCopy : kPromote;
+        // A later replica on m itself moves anyway (it is promoted).
+        cost += kLaterZone * (later[zone[m]] - (index > r ? 1 : 0));
+        choices[p].push_back({m, flow.AddEdge(1 + p, first_member + m, 1, cost), cost});
+      }
+    }
+    for (int m = 0; m < n; ++m) {
+      to_sink[m] = flow.AddEdge(first_member + m, sink, share[m], 0);
+      flow.AddEdge(first_member + m, sink, partitions, kOverShare);
+    }
+    // Replicas that stay where they were at no cost at all go first (a flow of free edges is
+    // the cheapest of its size); then the cheapest paths place the rest.
+    std::vector<int> load(n, 0);
+    for (int p = 0; p < partitions; ++p) {
+      if (r >= static_cast<int>(old[p].size()) || old[p][r] < 0) continue;
+      const int m = old[p][r];
+      auto choice = std::find_if(choices[p].begin(), choices[p].end(),
+                                 [m](const Choice& c) { return c.member == m; });
+      if (choice == choices[p].end() || choice->cost != 0 || load[m] >= share[m]) continue;
+      flow.PushFree({from_source[p], choice->edge, to_sink[m]});
+      ++load[m];
+    }
+    flow.Run(source, sink);
+    for (int p = 0; p < partitions; ++p) {
+      for (const Choice& c : choices[p]) {
+        if (flow.Flow(c.edge) > 0) {
+          assigned[p].push_back(c.member);
+          ++held[c.member];
+        }
+      }
+    }
+  }
+  return assigned;
+}
+
+// The table's proto: `members` and, per partition, its replicas, its lost mark and last holders
+// as in `current` (new owners of a lost partition hold nothing either).
+v1::PartitionTable BuildTable(const PartitionTable& current, std::vector<v1::MemberInfo> members,
+                              const std::vector<std::vector<int>>& assigned, int64_t version) {
+  v1::PartitionTable proto;
+  proto.set_version(version);
+  proto.set_cluster_name(current.cluster_name());
+  proto.set_partition_count(current.partition_count());
+  for (v1::MemberInfo& m : members) *proto.add_members() = std::move(m);
+  for (int p = 0; p < current.partition_count(); ++p) {
+    v1::PartitionReplicas* r = proto.add_partitions();
+    for (int m : assigned[p]) r->add_members(m);
+    r->set_lost(current.lost(p));
+    *r->mutable_last_holders() = current.proto().partitions(p).last_holders();
+  }
+  return proto;
+}
+
+// Members in an order that interleaves their zones, each zone spread evenly around it (member
+// j of a zone of s members sits at (j + 1/2) / s of the way): consecutive members are in
+// distinct zones as often as the zones' sizes allow.
+std::vector<int> InterleavedByZone(const std::vector<int>& zone, int zone_count) {
+  std::vector<std::vector<int>> by_zone(zone_count);
+  for (int m = 0; m < static_cast<int>(zone.size()); ++m) by_zone[zone[m]].push_back(m);
+  struct Slot {
+    int64_t numerator, denominator;  // the position, 2j + 1 over 2s
+    int zone, member;
+  };
+  std::vector<Slot> slots;
+  for (int z = 0; z < zone_count; ++z) {
+    const int64_t s = static_cast<int64_t>(by_zone[z].size());
+    for (int64_t j = 0; j < s; ++j) slots.push_back({2 * j + 1, 2 * s, z, by_zone[z][j]});
+  }
+  std::sort(slots.begin(), slots.end(), [](const Slot& a, const Slot& b) {
+    const int64_t lhs = a.numerator * b.denominator, rhs = b.numerator * a.denominator;
+    return lhs != rhs ? lhs < rhs : a.zone < b.zone;
+  });
+  std::vector<int> order;
+  for (const Slot& slot : slots) order.push_back(slot.member);
+  return order;
+}
+
+}  // namespace
 
 PartitionTable PartitionTable::Plan(std::string cluster_name, int64_t version,
                                     std::vector<v1::MemberInfo> members, int partition_count,
@@ -16,13 +303,22 @@ PartitionTable PartitionTable::Plan(std::string cluster_name, int64_t version,
   proto.set_cluster_name(std::move(cluster_name));
   proto.set_partition_count(partition_count);
   const int n = static_cast<int>(members.size());
-  for (v1::MemberInfo& m : members) *proto.add_members() = std::move(m);
+  for (const v1::MemberInfo& m : members) *proto.add_members() = m;
   const int replicas = n == 0 ? 0 : std::min(n, 1 + std::max(0, backup_count));
+  int zone_count = 0;
+  const std::vector<int> zone = ZonesOf(members, &zone_count);
+  // In several zones the cyclic layout runs over the members interleaved by zone, which spreads
+  // equal zones perfectly; Rebalance then fixes what uneven zones leave, moving nothing else.
+  std::vector<int> order(n);
+  for (int m = 0; m < n; ++m) order[m] = m;
+  if (zone_count > 1) order = InterleavedByZone(zone, zone_count);
   for (int p = 0; p < partition_count; ++p) {
     v1::PartitionReplicas* r = proto.add_partitions();
-    for (int i = 0; i < replicas; ++i) r->add_members((p + i) % n);
+    for (int i = 0; i < replicas; ++i) r->add_members(order[(p + i) % n]);
   }
-  return PartitionTable(std::move(proto));
+  PartitionTable cyclic(std::move(proto));
+  if (zone_count <= 1) return cyclic;
+  return Rebalance(cyclic, std::move(members), backup_count, version);
 }
 
 PartitionTable PartitionTable::Rebalance(const PartitionTable& current,
@@ -38,6 +334,17 @@ PartitionTable PartitionTable::Rebalance(const PartitionTable& current,
       if (members[j].id() == current.member(i).id()) renumber[i] = j;
     }
   }
+  int zone_count = 0;
+  const std::vector<int> zone = ZonesOf(members, &zone_count);
+  if (zone_count > 1) {
+    std::vector<std::vector<int>> old(partitions);
+    for (int p = 0; p < partitions; ++p) {
+      for (int m : current.proto().partitions(p).members()) old[p].push_back(renumber[m]);
+    }
+    return PartitionTable(
+        BuildTable(current, std::move(members), PlaceInZones(old, zone, replicas), version));
+  }
+  // One zone: the placement zones came after, unchanged, so that tables are what they were.
   // Each replica index is spread on its own: member j may hold at most `quota` of them.
   std::vector<std::vector<int>> assigned(partitions);
   for (int r = 0; r < replicas; ++r) {
@@ -146,18 +453,7 @@ PartitionTable PartitionTable::Rebalance(const PartitionTable& current,
       ++load[under];
     }
   }
-  v1::PartitionTable proto;
-  proto.set_version(version);
-  proto.set_cluster_name(current.cluster_name());
-  proto.set_partition_count(partitions);
-  for (v1::MemberInfo& m : members) *proto.add_members() = std::move(m);
-  for (int p = 0; p < partitions; ++p) {
-    v1::PartitionReplicas* r = proto.add_partitions();
-    for (int m : assigned[p]) r->add_members(m);
-    r->set_lost(current.lost(p));  // new owners of a lost partition hold nothing either
-    *r->mutable_last_holders() = current.proto().partitions(p).last_holders();
-  }
-  return PartitionTable(std::move(proto));
+  return PartitionTable(BuildTable(current, std::move(members), assigned, version));
 }
 
 PartitionTable PartitionTable::Promote(const PartitionTable& table, std::string_view member_id,

@@ -193,6 +193,25 @@ TEST(MemberTest, BadTunablesAreRefusedAtCreate) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("timeouts")));
 }
 
+// Labels travel in MemberInfo (the table operators and the planner read), so what would garble
+// them is refused at Create, naming the label.
+TEST(MemberTest, LabelsAreCheckedAtCreateAndPublished) {
+  EXPECT_THAT(Member::Create({.labels = {{"", "a"}}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty key")));
+  EXPECT_THAT(Member::Create({.labels = {{"zone", "eu\n1"}}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("value of label 'zone' ('eu\\n1') holds a control character")));
+  EXPECT_THAT(Member::Create({.labels = {{"zo\x7fne", "a"}}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("key of label 'zo\\x7fne' holds a control character")));
+  std::unique_ptr<Member> member =
+      Member::Create({.labels = {{"zone", "europe-west1-b"}, {"team", "search"}}}).value();
+  const v1::MemberInfo info = internal::CoreOf(*member).Info();
+  EXPECT_EQ(info.labels().size(), 2);
+  EXPECT_EQ(info.labels().at("zone"), "europe-west1-b");
+  EXPECT_EQ(info.labels().at("team"), "search");
+}
+
 // Membership changes run while other threads read the cluster's members and table.
 TEST(EmbeddedClusterTest, MembersCanBeReadWhileOthersJoin) {
   auto cluster = EmbeddedCluster::Start({.members = 1}, examples::AddExampleServices).value();

@@ -170,6 +170,7 @@ TEST_F(RunMemberTest, BadSettingsStopStartUpWithAMessageNamingThem) {
       {{free_port, "--on_partition_lost=ignore", "--coordinator=etcd"},
        "--on_partition_lost must be refuse or reset"},
       {{free_port, "--labels=team"}, "--labels: 'team' is not key=value"},
+      {{free_port, "--labels=zone=a", "--zone=b"}, "--labels sets the zone and so does --zone"},
       {{free_port, "--log_level=loud"}, "--log_level: log level must be"},
       {{free_port, "--executor_workers=0"}, "--executor_workers must be positive, not 0"},
       {{free_port, "--copy_idle_timeout=-1s"}, "--copy_idle_timeout must be positive"},

@@ -15,8 +15,8 @@
 //                         public gridrpc::ResultFilter<examples::SearchResponse> { ... };
 //   auto reducer = std::make_shared<EnoughResults>();
 //   auto search = gridrpc::BroadcastProxyBuilder<examples::SearchService>(*client)
-//                     .Reducer(examples::SearchService::SearchFor, reducer)
-//                     .Filter(examples::SearchService::SearchFor, reducer)
+//                     .Reducer(examples::SearchService::Methods::SearchFor, reducer)
+//                     .Filter(examples::SearchService::Methods::SearchFor, reducer)
 //                     .Build();
 //   absl::StatusOr<examples::SearchResponse> hits = search->SearchFor(request);
 #ifndef GRIDRPC_BROADCAST_H_

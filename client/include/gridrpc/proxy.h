@@ -210,7 +210,8 @@ class BroadcastProxyBuilder : public internal::ProxyBuilderBase<S, BroadcastProx
     this->config_.broadcast = true;
   }
 
-  // Folds method M's results (M is a method tag such as examples::SearchService::SearchFor).
+  // Folds method M's results (M is a method tag such as
+  // examples::SearchService::Methods::SearchFor).
   template <typename M>
   BroadcastProxyBuilder& Reducer(M, std::shared_ptr<ResultReducer<typename M::Response>> reducer) {
     Slot<M>()->reducer = std::move(reducer);

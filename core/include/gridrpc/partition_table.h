@@ -4,6 +4,40 @@
 // A PartitionTable is immutable once built: share it as std::shared_ptr<const PartitionTable>
 // and replace it whole when it changes. All methods are thread-safe.
 //
+// Placement (Plan, Rebalance). A partition's replicas are on distinct members. Each replica
+// index (0: the primaries, 1: the first backups, ...) is spread on its own, evenly: of P
+// partitions and n members, every member holds P / n replicas of that index and P % n members
+// hold one more. That number is the member's *share* of the index. Rebalance moves as few
+// replicas as the spread allows.
+//
+// Zones. A member's zone is its label `zone` (MemberInfo.labels, kZoneLabel). Members without
+// one are together in one zone, the empty one, rather than each in a zone of its own: nobody
+// said they fail apart, so two of them are not trusted with both replicas of a partition while
+// a labelled zone has room. With one zone only (no member labelled, or all alike) tables are
+// exactly what they were before zones existed. With several, each replica index is placed in
+// turn, given the indexes before it:
+//
+//   1. Shares: P / n for every member, one more for the P % n members that got the fewest
+//      one-more places at earlier indexes (so each member's total is even too).
+//   2. Room: a member has room for a replica of an index while it holds fewer than its share
+//      of that index. A replica goes to a zone that no earlier replica of its partition uses
+//      whenever a member of such a zone has room for it (exactly: the number of replicas placed
+//      in a zone their partition already uses is the least any placement within the shares
+//      achieves). No member takes more than its share to keep a partition out of a zone.
+//   3. Among such placements, the one that copies the fewest replicas.
+//
+// So every partition spans min(replicas, zones) zones when no zone holds more than about
+// n / replicas of the members (3 zones x 2 members, one backup: all 271 partitions). A zone
+// with more than that holds several replicas of some partitions, and losing it loses those: with
+// 3 members in zone a and 1 in zone b (one backup), the member in b holds its share, a quarter of
+// the primaries and a quarter of the backups, so half of the partitions span both zones and the
+// other half live in zone a alone. Promote (a crash) does not look at zones; the next Rebalance
+// restores their spread.
+//
+// Hazelcast's ZONE_AWARE partition groups refuse members without zone information, and place
+// backups in other groups even when that loads the members of a small group beyond the others;
+// here the even spread wins, and unlabelled members form one zone.
+//
 // Example:
 //   PartitionTable table = PartitionTable::Plan("dev", /*version=*/1, members, 271,
 //                                               /*backup_count=*/1);
@@ -23,17 +57,24 @@
 
 namespace gridrpc {
 
+// The member label (MemberInfo.labels, MemberOptions::labels) that names the member's zone.
+inline constexpr std::string_view kZoneLabel = "zone";
+
 class PartitionTable {
  public:
-  // Spreads primaries and backups evenly: partition p has its primary on members[p % n] and
-  // backup i on members[(p + i) % n]. The replica count is capped by the member count.
+  // Spreads primaries and backups evenly. In one zone: partition p has its primary on
+  // members[p % n] and backup i on members[(p + i) % n]. In several: the same over the members
+  // interleaved by zone, then arranged as Rebalance would (see "Zones" above). The replica
+  // count is capped by the member count.
   static PartitionTable Plan(std::string cluster_name, int64_t version,
                              std::vector<v1::MemberInfo> members, int partition_count,
                              int backup_count);
 
   // A table for `members` that keeps as much of `current` as an even spread allows: replicas
   // stay where they are unless their member left or holds more than its share; a partition
-  // whose primary left promotes a backup when it can. Few moves, even spread.
+  // whose primary left promotes a backup when it can. Few moves, even spread, and with several
+  // zones the zone spread described above. Rebalancing a table it made, for the same members,
+  // changes nothing.
   static PartitionTable Rebalance(const PartitionTable& current,
                                   std::vector<v1::MemberInfo> members, int backup_count,
                                   int64_t version);

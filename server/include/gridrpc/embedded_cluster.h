@@ -19,6 +19,7 @@
 #define GRIDRPC_EMBEDDED_CLUSTER_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,6 +50,13 @@ struct EmbeddedClusterOptions {
   std::string cluster_secret;
   // See EtcdCoordinatorOptions::reset_lost_partitions.
   bool reset_lost_partitions = false;
+  // The labels of the member with this index (MemberOptions::labels), for every member the
+  // cluster starts, at Start and by AddMember(); null: none. With `zone` among them the planner
+  // places a partition's replicas in distinct zones:
+  //   .member_labels = [](int i) -> std::map<std::string, std::string> {
+  //     return {{"zone", i % 2 == 0 ? "a" : "b"}};
+  //   }
+  std::function<std::map<std::string, std::string>(int index)> member_labels;
 };
 
 // Adds the services a member hosts; called once per member, before it starts.
@@ -81,6 +89,8 @@ class EmbeddedCluster {
   // Starts one more member (same services and options) and moves its share to it. Returns its
   // index.
   absl::StatusOr<int> AddMember();
+  // The same, for a member with these labels (instead of EmbeddedClusterOptions::member_labels).
+  absl::StatusOr<int> AddMember(std::map<std::string, std::string> labels);
   // Hands member `index`'s replicas over, then shuts it down gracefully.
   absl::Status RemoveMember(int index);
   // Crashes member `index` (Member::Terminate; its session ends as a lost lease would): its

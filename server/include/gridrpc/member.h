@@ -132,8 +132,11 @@ struct MemberOptions {
   Properties properties;
   // Unique member id; empty: a random one.
   std::string member_id;
-  // Labels other members and operators see (MemberInfo.labels); `zone` is the member's zone:
-  // the planner places a partition's backups in other zones than its primary.
+  // The member's labels, published in MemberInfo.labels (the partition table, which clients
+  // and operators read). One is read by the planner: `zone` (gridrpc::kZoneLabel), the member's
+  // failure domain; a partition's replicas go to distinct zones while the even spread leaves
+  // room (see gridrpc/partition_table.h). Members without it share one zone. Keys must not be
+  // empty; keys and values must not hold control characters.
   std::map<std::string, std::string> labels;
   // Run, in this order, around every call the member executes (XAP's server execution aspects).
   std::vector<std::shared_ptr<ExecutionAspect>> execution_aspects;

@@ -19,6 +19,7 @@
 #include "gridrpc/internal/strings.h"
 #include "gridrpc/log.h"
 #include "gridrpc/metrics_endpoint.h"
+#include "gridrpc/partition_table.h"
 
 // Flags are the member's settings; docs/OPERATIONS.md is their table for operators. Each is a
 // key of the config file as well (config_file.h).
@@ -157,7 +158,13 @@ absl::StatusOr<std::map<std::string, std::string>> LabelsFromFlags() {
     if (!from_file.ok()) return from_file.status();
     zone = *std::move(from_file);
   }
-  if (!zone.empty()) labels["zone"] = zone;
+  if (!zone.empty()) {
+    if (labels.contains(std::string(kZoneLabel))) {
+      return absl::InvalidArgumentError(
+          "--labels sets the zone and so does --zone (or --zone_file): set it once");
+    }
+    labels[std::string(kZoneLabel)] = zone;
+  }
   return labels;
 }
 

@@ -3,6 +3,8 @@
 // ports, event relay) and differs from an etcd cluster only in its store.
 #include "gridrpc/embedded_cluster.h"
 
+#include <optional>
+
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -26,7 +28,7 @@ class EmbeddedCluster::Impl {
     internal::MutexLock ops(&ops_mu_);
     std::vector<Node*> started;
     for (int i = 0; i < options_.members; ++i) {
-      absl::StatusOr<Node*> node = NewNode();
+      absl::StatusOr<Node*> node = NewNode(LabelsOf(i));
       if (!node.ok()) return node.status();
       started.push_back(*node);
     }
@@ -39,9 +41,10 @@ class EmbeddedCluster::Impl {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<int> AddMember() {
+  absl::StatusOr<int> AddMember(std::optional<std::map<std::string, std::string>> labels) {
     internal::MutexLock ops(&ops_mu_);
-    absl::StatusOr<Node*> node = NewNode();
+    absl::StatusOr<Node*> node =
+        NewNode(labels.has_value() ? *std::move(labels) : LabelsOf(size()));
     if (!node.ok()) return node.status();
     (*node)->coordinator->Start();
     if (absl::Status s = WaitSettled(); !s.ok()) return s;
@@ -141,8 +144,13 @@ class EmbeddedCluster::Impl {
     bool live = true;
   };
 
+  std::map<std::string, std::string> LabelsOf(int index) const {
+    return options_.member_labels ? options_.member_labels(index)
+                                  : std::map<std::string, std::string>{};
+  }
+
   // Starts one member and registers it with the store; it plans once its coordinator starts.
-  absl::StatusOr<Node*> NewNode() {
+  absl::StatusOr<Node*> NewNode(std::map<std::string, std::string> labels) {
     auto node = std::make_unique<Node>();
     absl::StatusOr<std::unique_ptr<Member>> member = Member::Create({
         .listen = "127.0.0.1:0",
@@ -150,6 +158,7 @@ class EmbeddedCluster::Impl {
         .partition_count = options_.partition_count,
         .properties = options_.properties,
         .member_id = NextMemberId(),
+        .labels = std::move(labels),
         .execution_aspects = options_.execution_aspects,
         .tls = options_.tls,
         .cluster_secret = options_.cluster_secret,
@@ -281,7 +290,10 @@ std::shared_ptr<const PartitionTable> EmbeddedCluster::partition_table() const {
   return impl_->partition_table();
 }
 void EmbeddedCluster::Shutdown() { impl_->Shutdown(); }
-absl::StatusOr<int> EmbeddedCluster::AddMember() { return impl_->AddMember(); }
+absl::StatusOr<int> EmbeddedCluster::AddMember() { return impl_->AddMember(std::nullopt); }
+absl::StatusOr<int> EmbeddedCluster::AddMember(std::map<std::string, std::string> labels) {
+  return impl_->AddMember(std::move(labels));
+}
 absl::Status EmbeddedCluster::RemoveMember(int index) { return impl_->RemoveMember(index); }
 absl::Status EmbeddedCluster::Crash(int index) { return impl_->Crash({index}); }
 absl::Status EmbeddedCluster::Crash(const std::vector<int>& indexes) {

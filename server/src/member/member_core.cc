@@ -6,9 +6,12 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include <algorithm>
 #include <map>
+#include <string_view>
 
 #include "absl/random/random.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gridrpc/internal/grpc_workarounds.h"
@@ -25,6 +28,33 @@ std::string RandomMemberId() {
 
 std::string HostOf(const std::string& host_port) {
   return host_port.substr(0, host_port.rfind(':'));
+}
+
+// A control character in a label would garble the logs and tables operators read.
+bool HasControlCharacter(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7f;
+  });
+}
+
+absl::Status CheckLabels(const std::map<std::string, std::string>& labels) {
+  for (const auto& [key, value] : labels) {
+    if (key.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "labels: a label has an empty key (its value is '", absl::CHexEscape(value), "')"));
+    }
+    if (HasControlCharacter(key)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "labels: the key of label '", absl::CHexEscape(key), "' holds a control character"));
+    }
+    if (HasControlCharacter(value)) {
+      return absl::InvalidArgumentError(absl::StrCat("labels: the value of label '", key, "' ('",
+                                                     absl::CHexEscape(value),
+                                                     "') holds a control character"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 // Peer messages wrap what clients send (a backup carries the client's request): room for that.
@@ -50,6 +80,7 @@ absl::StatusOr<std::unique_ptr<MemberCore>> MemberCore::Create(MemberOptions opt
       t.control_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("tunables: timeouts must be positive");
   }
+  if (absl::Status s = CheckLabels(options.labels); !s.ok()) return s;
   absl::StatusOr<PeerSecurity> security = PeerSecurity::Create(options.tls, options.cluster_secret);
   if (!security.ok()) return security.status();
   std::string id = options.member_id.empty() ? RandomMemberId() : options.member_id;
@@ -286,6 +317,7 @@ v1::MemberInfo MemberCore::Info() const {
   info.set_address(context_.address());
   info.set_peer_address(context_.peer_address());
   info.set_partition_count(options_.partition_count);
+  info.mutable_labels()->insert(options_.labels.begin(), options_.labels.end());
   return info;
 }
 

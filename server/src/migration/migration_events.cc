@@ -75,6 +75,7 @@ class MigrationEvents::Watch final : public grpc::ServerWriteReactor<v1::Migrati
 
   void Push(const v1::MigrationEvent& event) {
     MutexLock lock(&mu_);
+    if (finished_) return;
     queue_.push_back(event);
     WriteNextLocked();
   }
@@ -86,7 +87,17 @@ class MigrationEvents::Watch final : public grpc::ServerWriteReactor<v1::Migrati
     if (ok) WriteNextLocked();
   }
 
-  void OnCancel() override { Finish(grpc::Status::CANCELLED); }
+  // A watcher that goes away (or a member that stops) cancels the stream. No write may start
+  // once Finish is called: OnDone can run as soon as the operations in flight complete, and a
+  // write started after it touches a deleted reactor (a watcher leaving in a burst of events
+  // crashed the member so).
+  void OnCancel() override {
+    {
+      MutexLock lock(&mu_);
+      finished_ = true;
+    }
+    Finish(grpc::Status::CANCELLED);
+  }
 
   void OnDone() override {
     events_.Remove(this);
@@ -95,7 +106,7 @@ class MigrationEvents::Watch final : public grpc::ServerWriteReactor<v1::Migrati
 
  private:
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || queue_.empty()) return;
+    if (finished_ || writing_ || queue_.empty()) return;
     writing_ = true;
     StartWrite(&queue_.front());
   }
@@ -104,6 +115,7 @@ class MigrationEvents::Watch final : public grpc::ServerWriteReactor<v1::Migrati
   Mutex mu_;
   std::deque<v1::MigrationEvent> queue_ ABSL_GUARDED_BY(mu_);  // front: being written
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // cancelled: Finish is called or about to be
 };
 
 grpc::ServerWriteReactor<v1::MigrationEvent>* MigrationEvents::NewWatch() {
