@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Three gridrpc-member containers of the image (`./dev image`) form one cluster through a real
 etcd: read-only root, user 10001, no capabilities, the cluster secret bind-mounted read-only. They
-report ready on /readyz; a stock Python grpcio client calls the counter through them; one member
-stopped with `podman stop` leaves gracefully (exit 0) and the other two still serve what was
-written.
+report ready on /readyz, and the image's gridrpc-cli lists them; a stock Python grpcio client
+calls the counter through them; one member stopped with `podman stop` leaves gracefully (exit 0)
+and the other two still serve what was written.
 
 Skipped (exit 77) inside a podman container, where podman cannot start containers."""
 import argparse
@@ -143,6 +143,14 @@ class ImageTest(unittest.TestCase):
                "--cluster_secret_file=/run/secrets/gridrpc/cluster-secret")
         return name, "127.0.0.1:%d" % listen, "127.0.0.1:%d" % metrics
 
+    def cli(self, *args):
+        """gridrpc-cli from the image, as confined as the members; its standard output."""
+        result = podman("run", "--rm", "--network=host", "--read-only", "--user", str(USER),
+                        "--cap-drop=ALL", "--entrypoint=/usr/local/bin/gridrpc-cli", ARGS.image,
+                        *args, check=False)
+        self.assertEqual(result.returncode, 0, "gridrpc-cli %s: %s" % (args, result.stderr))
+        return result.stdout
+
     @staticmethod
     def http_get(url):
         """The status and body of a GET, errors included; (0, reason) when nothing answers."""
@@ -224,6 +232,12 @@ class ImageTest(unittest.TestCase):
             self.assertTrue(self.serving(c))
         wait_until("the cluster of three to form",
                    lambda: self.formed(channels, addresses), 60)
+
+        # The image's gridrpc-cli (the chart's `helm test` runs it) sees the same cluster.
+        members = self.cli("--target=" + addresses[1], "members")
+        for address in addresses:
+            self.assertIn("address       " + address, members)
+        self.assertEqual(self.cli("--target=" + addresses[2], "health").strip(), "SERVING")
 
         # Every member takes writes for any key: it runs or forwards them.
         keys = ["image-%d" % k for k in range(12)]
