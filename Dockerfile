@@ -14,6 +14,8 @@ RUN apt-get update -qq \
        libprotobuf-dev libprotoc-dev protobuf-compiler libabsl-dev libxxhash-dev \
        prometheus-cpp-dev grpc-proto >/dev/null \
     && rm -rf /var/lib/apt/lists/*
+# The layers below are one build's own: ./dev image drops those of earlier builds.
+LABEL io.gridrpc.image.stage=build
 COPY . /src
 # The programs the image ships; those whose target this tree does not have are left out, but
 # gridrpc-member is required.
@@ -46,6 +48,7 @@ RUN apt-get update -qq \
     && groupadd --gid 10001 gridrpc \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin gridrpc
+LABEL io.gridrpc.image.stage=runtime
 COPY --from=build /out/ /usr/local/bin/
 RUN if ldd /usr/local/bin/* | grep 'not found'; then exit 1; fi
 # Runs as a user of its own and writes nothing outside /tmp: fit for --read-only and Kubernetes'
