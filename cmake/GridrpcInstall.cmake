@@ -8,7 +8,7 @@ include(CMakePackageConfigHelpers)
 set(GRIDRPC_INSTALL_TARGETS
   gridrpc_protos gridrpc_peer_protos gridrpc_etcd_protos gridrpc_core gridrpc_client
   gridrpc_server gridrpc_member_main gridrpc_client_aspects gridrpc_server_aspects
-  gridrpc_contract_support protoc-gen-gridrpc)
+  gridrpc_interceptors gridrpc_contract_support protoc-gen-gridrpc)
 foreach(target IN LISTS GRIDRPC_INSTALL_TARGETS)
   string(REGEX REPLACE "^gridrpc_" "" export_name ${target})
   set_target_properties(${target} PROPERTIES EXPORT_NAME ${export_name})

@@ -3,10 +3,12 @@
 // this file or in tests/consumer/, the README's tutorial project). Their behaviour is tested
 // elsewhere; this file only has to compile.
 #include <grpcpp/security/credentials.h>
+#include <prometheus/registry.h>
 
 #include "example_services.h"
 #include "gridrpc/client.h"
 #include "gridrpc/client_aspects.h"
+#include "gridrpc/client_interceptors.h"
 #include "gridrpc/coordinator.h"
 #include "gridrpc/embedded_cluster.h"
 #include "gridrpc/execution_aspect.h"
@@ -100,6 +102,16 @@ void TlsClient(const std::string& ca_pem) {
   auto client = gridrpc::Client::Create(
                     {.members = {"10.0.0.5:5701"}, .credentials = grpc::SslCredentials(tls)})
                     .value();
+}
+
+// docs/OPERATIONS.md: client metrics and access logs.
+void InterceptedClient() {
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto client =
+      gridrpc::Client::Create({.members = {"10.0.0.5:5701"},
+                               .interceptors = {gridrpc::NewClientMetricsInterceptor(registry),
+                                                gridrpc::NewAccessLogInterceptor()}})
+          .value();
 }
 
 }  // namespace readme

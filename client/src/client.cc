@@ -28,13 +28,41 @@ std::shared_ptr<const ClientState::Routing> ClientState::routing() const {
   return routing_;
 }
 
+namespace {
+
+// gRPC takes a channel's interceptor factories as its own; the client's are shared by all its
+// channels.
+class SharedFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit SharedFactory(
+      std::shared_ptr<grpc::experimental::ClientInterceptorFactoryInterface> factory)
+      : factory_(std::move(factory)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* info) override {
+    return factory_->CreateClientInterceptor(info);
+  }
+
+ private:
+  const std::shared_ptr<grpc::experimental::ClientInterceptorFactoryInterface> factory_;
+};
+
+}  // namespace
+
 std::shared_ptr<grpc::Channel> ClientState::ChannelTo(const std::string& address) {
   std::shared_ptr<grpc::Channel>& channel = channels_[address];
-  if (channel == nullptr) {
-    channel = grpc::CreateChannel(address, options_.credentials != nullptr
-                                               ? options_.credentials
-                                               : grpc::InsecureChannelCredentials());
+  if (channel != nullptr) return channel;
+  const std::shared_ptr<grpc::ChannelCredentials> credentials =
+      options_.credentials != nullptr ? options_.credentials : grpc::InsecureChannelCredentials();
+  if (options_.interceptors.empty()) {
+    channel = grpc::CreateChannel(address, credentials);
+    return channel;
   }
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> chain;
+  for (const auto& factory : options_.interceptors) {
+    chain.push_back(std::make_unique<SharedFactory>(factory));
+  }
+  channel = grpc::experimental::CreateCustomChannelWithInterceptors(
+      address, credentials, grpc::ChannelArguments(), std::move(chain));
   return channel;
 }
 

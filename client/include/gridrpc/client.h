@@ -15,6 +15,8 @@
 #ifndef GRIDRPC_CLIENT_H_
 #define GRIDRPC_CLIENT_H_
 
+#include <grpcpp/support/client_interceptor.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +50,10 @@ struct ClientOptions {
   bool smart_routing = true;
   // Channel credentials for every member; null means insecure (plaintext).
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // gRPC client interceptors for every member's channel, in order (e.g.
+  // gridrpc::NewClientMetricsInterceptor, gridrpc::NewAccessLogInterceptor from
+  // gridrpc/client_interceptors.h, target gridrpc::interceptors). Shared by the channels.
+  std::vector<std::shared_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
 };
 
 class Client {
