@@ -360,7 +360,8 @@ TEST(ZoneTest, UnevenZonesUseTheRoomTheEvenSpreadLeaves) {
   EXPECT_GE(ZoneDistinct(table), 67 + 68);
 }
 
-// Without labels, and with every member in one zone, tables are what they were before zones.
+// Without labels, and with every member in one zone, tables are the same; for these shapes Plan
+// is the cyclic layout (P % n <= 1: its totals are even).
 TEST(ZoneTest, OneZoneIsNoZones) {
   for (int n : {1, 2, 3, 5, 6}) {
     std::vector<v1::MemberInfo> plain = Members(n);
@@ -370,7 +371,7 @@ TEST(ZoneTest, OneZoneIsNoZones) {
       PartitionTable b = PartitionTable::Plan("dev", 1, zoned, 271, backups);
       for (int p = 0; p < 271; ++p) {
         ASSERT_EQ(Replicas(a, p), Replicas(b, p)) << n << " members, partition " << p;
-        // Today's layout: primary p % n, backup i on (p + i) % n.
+        // The cyclic layout: primary p % n, backup i on (p + i) % n.
         for (int i = 0; i < static_cast<int>(Replicas(a, p).size()); ++i) {
           ASSERT_EQ(Replicas(a, p)[i], (p + i) % n);
         }
