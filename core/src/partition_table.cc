@@ -251,6 +251,180 @@ std::vector<std::vector<int>> PlaceInZones(const std::vector<std::vector<int>>& 
   return assigned;
 }
 
+// Places `replicas` replicas of each partition on n members that share one zone, starting from
+// `old` (as for PlaceInZones). Two exact steps, each a minimum-cost flow:
+//
+//   1. Who holds what: every member P * replicas / n replicas in all, (P * replicas) % n of
+//      them one more, at the fewest copies any such placement needs. Among those, copies go to
+//      partitions that need one anyway (a holder gone) rather than to complete ones: every
+//      partition copied to is frozen while its migration runs.
+//   2. Which replica index each holder gets, one index after the other: with k indexes left, a
+//      member holding h replicas not yet given an index takes h / k of this one, or one more if
+//      k does not divide h. Such a choice always exists (each replica taking 1/k of every index
+//      left is a fractional one, and flows with integral bounds have integral solutions), and
+//      it leaves between (k - 1) * (h / k) and (k - 1) * (h / k + 1) for the k - 1 indexes
+//      after. Totals from step 1 lie between replicas * (P / n) and replicas * (P / n + 1), so
+//      by induction every index ends with P / n or P / n + 1 on every member, whatever step 1
+//      chose. Within that: the fewest new primaries in partitions nothing is copied to (a new
+//      primary freezes its partition too), then the least shift of replicas' indexes (squared,
+//      so that two shifts of one place beat one of two: the replicas behind a promoted one keep
+//      their order), a replica that is new counting as coming from behind the last index.
+//
+// An even table placed again costs nothing in either step, and any other placement costs more
+// (step 1 copies something, step 2 shifts an index): Rebalance of its own result changes
+// nothing. Costs and path lengths stay below about 2 * P^2 * replicas^2, far inside int64.
+std::vector<std::vector<int>> PlaceInOneZone(const std::vector<std::vector<int>>& old, int n,
+                                             int replicas) {
+  const int partitions = static_cast<int>(old.size());
+  std::vector<std::vector<int>> held_before(partitions);  // distinct members still here, in order
+  for (int p = 0; p < partitions; ++p) {
+    for (int m : old[p]) {
+      if (m >= 0 &&
+          std::find(held_before[p].begin(), held_before[p].end(), m) == held_before[p].end()) {
+        held_before[p].push_back(m);
+      }
+    }
+  }
+  auto held = [&](int p, int m) {
+    return std::find(held_before[p].begin(), held_before[p].end(), m) != held_before[p].end();
+  };
+  // Both steps use the same network: source -> partitions -> members -> sink, where each member
+  // has an edge to the sink for the least it must take and one through the node `extra` for the
+  // one more some members take. The edges into the sink add up to the flow's size, so a
+  // maximum flow fills them all: every member gets its least, and exactly as many get one more
+  // as there are to give.
+  const int source = 0, first_member = 1 + partitions, extra = first_member + n, sink = extra + 1;
+
+  // Step 1.
+  const int64_t all = int64_t{partitions} * replicas;
+  const int least_total = static_cast<int>(all / n);
+  const int extra_total = static_cast<int>(all % n);
+  const int64_t kCompleteTie = 1;  // a copy to a partition whose replicas are all still here
+  const int64_t kCopy = kCompleteTie * all + 1;
+  std::vector<std::vector<int>> holds(partitions);
+  {
+    MinCostFlow flow(sink + 1);
+    std::vector<int> from_source(partitions), to_sink(n), to_extra(n);
+    std::vector<std::vector<int>> edge(partitions, std::vector<int>(n));  // p -> m
+    for (int p = 0; p < partitions; ++p) {
+      from_source[p] = flow.AddEdge(source, 1 + p, replicas, 0);
+      const bool complete = static_cast<int>(held_before[p].size()) >= replicas;
+      for (int m = 0; m < n; ++m) {
+        const int64_t cost = held(p, m) ? 0 : kCopy + (complete ? kCompleteTie : 0);
+        edge[p][m] = flow.AddEdge(1 + p, first_member + m, 1, cost);
+      }
+    }
+    for (int m = 0; m < n; ++m) {
+      to_sink[m] = flow.AddEdge(first_member + m, sink, least_total, 0);
+      to_extra[m] = flow.AddEdge(first_member + m, extra, 1, 0);
+    }
+    const int extra_to_sink = flow.AddEdge(extra, sink, extra_total, 0);
+    // Replicas that stay go first, at no cost (a flow of free edges is the cheapest of its
+    // size); the earlier replicas of a partition first, should it have more than it keeps.
+    std::vector<int> load(n, 0);
+    int extras_used = 0;
+    for (int p = 0; p < partitions; ++p) {
+      int placed = 0;
+      for (int m : held_before[p]) {
+        if (placed == replicas) break;
+        if (load[m] < least_total) {
+          flow.PushFree({from_source[p], edge[p][m], to_sink[m]});
+        } else if (load[m] == least_total && extras_used < extra_total) {
+          flow.PushFree({from_source[p], edge[p][m], to_extra[m], extra_to_sink});
+          ++extras_used;
+        } else {
+          continue;
+        }
+        ++load[m];
+        ++placed;
+      }
+    }
+    flow.Run(source, sink);
+    for (int p = 0; p < partitions; ++p) {
+      for (int m = 0; m < n; ++m) {
+        if (flow.Flow(edge[p][m]) > 0) holds[p].push_back(m);
+      }
+    }
+  }
+
+  // Step 2.
+  int longest = replicas;  // lists may be longer than `replicas` when the backup count dropped
+  std::vector<bool> frozen(partitions);  // copied to, or its primary leaves it anyway
+  for (int p = 0; p < partitions; ++p) {
+    longest = std::max(longest, static_cast<int>(old[p].size()));
+    frozen[p] = held_before[p].empty() || held_before[p][0] != old[p][0] ||
+                std::find(holds[p].begin(), holds[p].end(), old[p][0]) == holds[p].end() ||
+                std::any_of(holds[p].begin(), holds[p].end(), [&](int m) { return !held(p, m); });
+  }
+  const int64_t kShift = 1;  // per squared place
+  const int64_t kNewPrimary = kShift * longest * longest * partitions + 1;
+  std::vector<std::vector<int>> assigned(partitions, std::vector<int>(replicas, -1));
+  std::vector<int> unindexed(n, 0);
+  for (int p = 0; p < partitions; ++p) {
+    for (int m : holds[p]) ++unindexed[m];
+  }
+  for (int r = 0; r < replicas; ++r) {
+    const int left = replicas - r;
+    MinCostFlow flow(sink + 1);
+    std::vector<int> from_source(partitions), to_sink(n), to_extra(n), least(n);
+    int least_sum = 0;
+    for (int m = 0; m < n; ++m) {
+      least[m] = unindexed[m] / left;
+      least_sum += least[m];
+      to_sink[m] = flow.AddEdge(first_member + m, sink, least[m], 0);
+      to_extra[m] = flow.AddEdge(first_member + m, extra, unindexed[m] % left == 0 ? 0 : 1, 0);
+    }
+    const int extras = partitions - least_sum;
+    const int extra_to_sink = flow.AddEdge(extra, sink, extras, 0);
+    struct Choice {
+      int member, edge;
+      int64_t cost;
+    };
+    std::vector<std::vector<Choice>> choices(partitions);
+    for (int p = 0; p < partitions; ++p) {
+      from_source[p] = flow.AddEdge(source, 1 + p, 1, 0);
+      for (int m : holds[p]) {
+        if (std::find(assigned[p].begin(), assigned[p].begin() + r, m) != assigned[p].begin() + r) {
+          continue;
+        }
+        const auto it = std::find(old[p].begin(), old[p].end(), m);
+        const int64_t was = it == old[p].end() ? longest : it - old[p].begin();
+        int64_t cost = kShift * (was - r) * (was - r);
+        if (r == 0 && was != 0 && !frozen[p]) cost += kNewPrimary;
+        choices[p].push_back({m, flow.AddEdge(1 + p, first_member + m, 1, cost), cost});
+      }
+    }
+    std::vector<int> load(n, 0);
+    int extras_used = 0;
+    for (int p = 0; p < partitions; ++p) {
+      for (const Choice& c : choices[p]) {
+        if (c.cost != 0) continue;  // at most one: the member that held this index
+        if (load[c.member] < least[c.member]) {
+          flow.PushFree({from_source[p], c.edge, to_sink[c.member]});
+        } else if (load[c.member] == least[c.member] && unindexed[c.member] % left != 0 &&
+                   extras_used < extras) {
+          flow.PushFree({from_source[p], c.edge, to_extra[c.member], extra_to_sink});
+          ++extras_used;
+        } else {
+          break;
+        }
+        ++load[c.member];
+        break;
+      }
+    }
+    flow.Run(source, sink);
+    for (int p = 0; p < partitions; ++p) {
+      for (const Choice& c : choices[p]) {
+        if (flow.Flow(c.edge) > 0) {
+          assigned[p][r] = c.member;
+          --unindexed[c.member];
+        }
+      }
+    }
+  }
+  return assigned;
+}
+
 // The table's proto: `members` and, per partition, its replicas, its lost mark and last holders
 // as in `current` (new owners of a lost partition hold nothing either).
 v1::PartitionTable BuildTable(const PartitionTable& current, std::vector<v1::MemberInfo> members,
@@ -309,6 +483,8 @@ PartitionTable PartitionTable::Plan(std::string cluster_name, int64_t version,
   const std::vector<int> zone = ZonesOf(members, &zone_count);
   // In several zones the cyclic layout runs over the members interleaved by zone, which spreads
   // equal zones perfectly; Rebalance then fixes what uneven zones leave, moving nothing else.
+  // In one zone Rebalance keeps the cyclic layout when its totals are even and otherwise evens
+  // them out, copying the least: either way the first table is already its own Rebalance.
   std::vector<int> order(n);
   for (int m = 0; m < n; ++m) order[m] = m;
   if (zone_count > 1) order = InterleavedByZone(zone, zone_count);
@@ -317,7 +493,6 @@ PartitionTable PartitionTable::Plan(std::string cluster_name, int64_t version,
     for (int i = 0; i < replicas; ++i) r->add_members(order[(p + i) % n]);
   }
   PartitionTable cyclic(std::move(proto));
-  if (zone_count <= 1) return cyclic;
   return Rebalance(cyclic, std::move(members), backup_count, version);
 }
 
@@ -336,122 +511,15 @@ PartitionTable PartitionTable::Rebalance(const PartitionTable& current,
   }
   int zone_count = 0;
   const std::vector<int> zone = ZonesOf(members, &zone_count);
-  if (zone_count > 1) {
-    std::vector<std::vector<int>> old(partitions);
-    for (int p = 0; p < partitions; ++p) {
-      for (int m : current.proto().partitions(p).members()) old[p].push_back(renumber[m]);
-    }
-    return PartitionTable(
-        BuildTable(current, std::move(members), PlaceInZones(old, zone, replicas), version));
+  std::vector<std::vector<int>> old(partitions);
+  for (int p = 0; p < partitions; ++p) {
+    for (int m : current.proto().partitions(p).members()) old[p].push_back(renumber[m]);
   }
-  // One zone: the placement zones came after, unchanged, so that tables are what they were.
-  // Each replica index is spread on its own: member j may hold at most `quota` of them.
   std::vector<std::vector<int>> assigned(partitions);
-  for (int r = 0; r < replicas; ++r) {
-    // An even spread: every member holds partitions / n, and partitions % n of them one more.
-    const int quota = partitions / n;
-    int extras = partitions % n;
-    std::vector<int> load(n, 0);
-    auto usable = [&](int p, int m) {
-      return m >= 0 && (load[m] < quota || (load[m] == quota && extras > 0)) &&
-             std::find(assigned[p].begin(), assigned[p].end(), m) == assigned[p].end();
-    };
-    auto take = [&](int m) {
-      if (load[m]++ == quota) --extras;
-    };
-    // Partitions whose earlier replicas went to a newcomer first: they have the fewest choices
-    // left (the newcomer cannot hold two replicas of one partition), so they keep their old
-    // holders while there is room, and the newcomer's share comes from the others.
-    auto held_before = [&](int p, int m) {
-      for (int old : current.proto().partitions(p).members()) {
-        if (renumber[old] == m) return true;
-      }
-      return false;
-    };
-    std::vector<int> order(partitions);
-    for (int p = 0; p < partitions; ++p) order[p] = p;
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-      auto placed_anew = [&](int p) {
-        return std::any_of(assigned[p].begin(), assigned[p].end(),
-                           [&](int m) { return !held_before(p, m); });
-      };
-      return placed_anew(a) && !placed_anew(b);
-    });
-    std::vector<int> pending;
-    for (int p : order) {
-      // Prefer whoever held this replica, then whoever held another replica of p (a backup
-      // promoted needs no copy).
-      const auto& old = current.proto().partitions(p).members();
-      int chosen = -1;
-      if (r < old.size() && usable(p, renumber[old[r]])) chosen = renumber[old[r]];
-      for (int i = 0; chosen < 0 && i < old.size(); ++i) {
-        if (usable(p, renumber[old[i]])) chosen = renumber[old[i]];
-      }
-      if (chosen < 0) {
-        pending.push_back(p);
-        assigned[p].push_back(-1);
-        continue;
-      }
-      assigned[p].push_back(chosen);
-      take(chosen);
-    }
-    for (int p : pending) {
-      int best = -1;
-      for (int m = 0; m < n; ++m) {
-        if (usable(p, m) && (best < 0 || load[m] < load[best])) best = m;
-      }
-      if (best < 0) {  // only possible when quotas are full: take the least loaded eligible
-        for (int m = 0; m < n; ++m) {
-          if (std::find(assigned[p].begin(), assigned[p].end(), m) == assigned[p].end() &&
-              (best < 0 || load[m] < load[best])) {
-            best = m;
-          }
-        }
-      }
-      assigned[p].back() = best;
-      take(best);
-    }
-    // The greedy pass can strand a member below its share when the partitions left over are
-    // exactly those it may not take (it holds another of their replicas). Repair by swapping:
-    // an overloaded member's replica goes to a member that may take it, directly or through a
-    // third partition.
-    auto holds = [&](int p, int m) {
-      return std::find(assigned[p].begin(), assigned[p].end(), m) != assigned[p].end();
-    };
-    for (int round = 0; round < partitions; ++round) {
-      int under = -1, over = -1;
-      for (int m = 0; m < n; ++m) {
-        if (load[m] < quota && (under < 0 || load[m] < load[under])) under = m;
-        if (load[m] > quota + 1 && (over < 0 || load[m] > load[over])) over = m;
-      }
-      if (under < 0) break;
-      if (over < 0) {  // no one beyond quota + 1: take from one at quota + 1 if extras allow
-        for (int m = 0; m < n; ++m) {
-          if (load[m] == quota + 1 && (over < 0 || load[m] > load[over])) over = m;
-        }
-        if (over < 0) break;
-      }
-      bool moved = false;
-      for (int q = 0; q < partitions && !moved; ++q) {
-        if (assigned[q][r] != over) continue;
-        if (!holds(q, under)) {
-          assigned[q][r] = under;
-          moved = true;
-          break;
-        }
-        // `under` holds another replica of q: find x it may take whose holder may take q.
-        for (int x = 0; x < partitions && !moved; ++x) {
-          const int v = assigned[x][r];
-          if (x == q || v == over || v == under || holds(x, under) || holds(q, v)) continue;
-          assigned[x][r] = under;
-          assigned[q][r] = v;
-          moved = true;
-        }
-      }
-      if (!moved) break;
-      --load[over];
-      ++load[under];
-    }
+  if (zone_count > 1) {
+    assigned = PlaceInZones(old, zone, replicas);
+  } else if (n > 0) {
+    assigned = PlaceInOneZone(old, n, replicas);
   }
   return PartitionTable(BuildTable(current, std::move(members), assigned, version));
 }

@@ -2,11 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <map>
 #include <random>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "test_util.h"
 
 namespace gridrpc {
@@ -298,13 +303,23 @@ void ExpectNoRoomLeft(const PartitionTable& table, const std::string& what) {
 }
 
 // The planner runs Rebalance every round: on a table it made, for the same members, it must
-// find nothing to do, or it would migrate forever.
+// find nothing to do, or it would migrate forever. The planner lists members sorted by id, which
+// need not be the table's order (Restore and KeepReplicas add members last): any order will do.
 void ExpectFixpoint(const PartitionTable& table, int backup_count, const std::string& what) {
   std::vector<v1::MemberInfo> members(table.proto().members().begin(),
                                       table.proto().members().end());
   PartitionTable again = PartitionTable::Rebalance(table, members, backup_count, 99);
   for (int p = 0; p < table.partition_count(); ++p) {
     ASSERT_EQ(Replicas(again, p), Replicas(table, p)) << what << ", partition " << p;
+  }
+  std::reverse(members.begin(), members.end());
+  again = PartitionTable::Rebalance(table, members, backup_count, 99);
+  for (int p = 0; p < table.partition_count(); ++p) {
+    const std::vector<int> replicas = Replicas(again, p);
+    std::vector<std::string> ids, expected;
+    for (int m : replicas) ids.push_back(again.member(m).id());
+    for (int m : Replicas(table, p)) expected.push_back(table.member(m).id());
+    ASSERT_EQ(ids, expected) << what << ", members in reverse, partition " << p;
   }
 }
 
@@ -345,7 +360,8 @@ TEST(ZoneTest, UnevenZonesUseTheRoomTheEvenSpreadLeaves) {
   EXPECT_GE(ZoneDistinct(table), 67 + 68);
 }
 
-// Without labels, and with every member in one zone, tables are what they were before zones.
+// Without labels, and with every member in one zone, tables are the same; for these shapes Plan
+// is the cyclic layout (P % n <= 1: its totals are even).
 TEST(ZoneTest, OneZoneIsNoZones) {
   for (int n : {1, 2, 3, 5, 6}) {
     std::vector<v1::MemberInfo> plain = Members(n);
@@ -355,7 +371,7 @@ TEST(ZoneTest, OneZoneIsNoZones) {
       PartitionTable b = PartitionTable::Plan("dev", 1, zoned, 271, backups);
       for (int p = 0; p < 271; ++p) {
         ASSERT_EQ(Replicas(a, p), Replicas(b, p)) << n << " members, partition " << p;
-        // Today's layout: primary p % n, backup i on (p + i) % n.
+        // The cyclic layout: primary p % n, backup i on (p + i) % n.
         for (int i = 0; i < static_cast<int>(Replicas(a, p).size()); ++i) {
           ASSERT_EQ(Replicas(a, p)[i], (p + i) % n);
         }
@@ -469,6 +485,465 @@ TEST(ZoneTest, PromisesHoldForManyShapes) {
     check(joined, backups, what + ", joined");
     members.erase(members.begin() + random() % members.size());
     check(PartitionTable::Rebalance(joined, members, backups, 3), backups, what + ", left");
+  }
+}
+
+}  // namespace
+}  // namespace gridrpc
+
+// Placement without zones (every member in one zone): the promises of partition_table.h over
+// many shapes of clusters, and over what the planner does between two Rebalance calls (joins,
+// leaves, crashes and their promotions). Failures are collected and the smallest shape failing
+// each promise is named, so that a regression points at a case small enough to read.
+namespace gridrpc {
+namespace {
+
+// Replicas per member, every index together.
+std::vector<int> Totals(const PartitionTable& table) {
+  std::vector<int> total(table.member_count());
+  for (int p = 0; p < table.partition_count(); ++p) {
+    for (int m : table.proto().partitions(p).members()) ++total[m];
+  }
+  return total;
+}
+
+std::vector<std::string> Ids(const PartitionTable& table, int p) {
+  std::vector<std::string> out;
+  for (int m : table.proto().partitions(p).members()) out.push_back(table.member(m).id());
+  return out;
+}
+
+std::vector<v1::MemberInfo> MembersOf(const PartitionTable& table) {
+  return {table.proto().members().begin(), table.proto().members().end()};
+}
+
+// The promises, by letter:
+//   a: every replica index spread evenly (P / n each, P % n members one more);
+//   t: every member's total even (P * replicas / n, or one more);
+//   b: Rebalance of the result, for the same members (in the table's order and sorted by id,
+//      as the planner lists them), changes nothing;
+//   c: the fewest copies any placement even in total needs (CheaperPlacement);
+//   d: a valid table, no member twice in a replica list;
+//   e: Plan's table is a fixed point of Rebalance too (b for Plan);
+//   l: lost partitions stay marked, restored ones stay on the member that brought them back.
+std::string SpreadProblem(const PartitionTable& table, int replicas) {
+  const int n = table.member_count(), partitions = table.partition_count();
+  for (int p = 0; p < partitions; ++p) {
+    if (table.proto().partitions(p).members_size() != replicas) {
+      return absl::StrCat("partition ", p, " has ", table.proto().partitions(p).members_size(),
+                          " replicas, not ", replicas);
+    }
+  }
+  for (int r = 0; r < replicas; ++r) {
+    const std::vector<int> load = Loads(table, r);
+    for (int m = 0; m < n; ++m) {
+      if (load[m] < partitions / n || load[m] > partitions / n + 1) {
+        return absl::StrCat(table.member(m).id(), " holds ", load[m], " replicas of index ", r,
+                            ", its share is ", partitions / n, " or ", partitions / n + 1);
+      }
+    }
+  }
+  return "";
+}
+
+std::string TotalProblem(const PartitionTable& table, int replicas) {
+  const int n = table.member_count(), partitions = table.partition_count();
+  const std::vector<int> total = Totals(table);
+  const int64_t all = int64_t{partitions} * replicas;
+  for (int m = 0; m < n; ++m) {
+    if (total[m] < all / n || total[m] > (all + n - 1) / n) {
+      return absl::StrCat(table.member(m).id(), " holds ", total[m], " replicas in all, of ", all,
+                          " over ", n, " members");
+    }
+  }
+  return "";
+}
+
+std::string FixpointProblem(const PartitionTable& table, int backups) {
+  std::vector<v1::MemberInfo> members = MembersOf(table);
+  for (int order = 0; order < 2; ++order) {
+    if (order == 1) {
+      std::sort(members.begin(), members.end(),
+                [](const v1::MemberInfo& a, const v1::MemberInfo& b) { return a.id() < b.id(); });
+    }
+    PartitionTable again = PartitionTable::Rebalance(table, members, backups, 99);
+    for (int p = 0; p < table.partition_count(); ++p) {
+      if (Ids(again, p) != Ids(table, p)) {
+        return absl::StrCat("Rebalance of it moves partition ", p, " from [",
+                            absl::StrJoin(Ids(table, p), ","), "] to [",
+                            absl::StrJoin(Ids(again, p), ","), "]",
+                            order == 1 ? " (members sorted by id)" : "");
+      }
+    }
+  }
+  return "";
+}
+
+// Whether `after` copies the fewest replicas from `before` of any placement as even in total
+// (every member P * replicas / n replicas, (P * replicas) % n of them one more); what is wrong
+// otherwise. Checked without placing anything, by the optimality condition of a minimum-cost
+// flow: no cycle of changes saves a copy. A cycle moves a partition from one member to
+// another (a -> p -> b: a drops p, b takes it), and may pass the one-more replica from one
+// member to another (through the node `extra`); Bellman-Ford finds a cycle of negative cost.
+std::string CheaperPlacement(const PartitionTable& before, const PartitionTable& after) {
+  const int n = after.member_count(), partitions = after.partition_count();
+  const int extra = partitions + n;  // nodes: partitions, members, extra
+  struct Edge {
+    int from, to, cost;
+  };
+  std::vector<Edge> edges;
+  const std::vector<int> total = Totals(after);
+  const int least = *std::min_element(total.begin(), total.end());
+  for (int p = 0; p < partitions; ++p) {
+    for (int m = 0; m < n; ++m) {
+      const int old = before.MemberIndex(after.member(m).id());
+      const int copy = old >= 0 && before.ReplicaIndex(p, old) >= 0 ? 0 : 1;
+      if (after.ReplicaIndex(p, m) >= 0) {
+        edges.push_back({partitions + m, p, -copy});  // m drops p
+      } else {
+        edges.push_back({p, partitions + m, copy});  // m takes p
+      }
+    }
+  }
+  for (int m = 0; m < n; ++m) {
+    if (total[m] > least) {
+      edges.push_back({extra, partitions + m, 0});  // m gives its one more up
+    } else {
+      edges.push_back({partitions + m, extra, 0});  // m takes one more
+    }
+  }
+  std::vector<int64_t> dist(extra + 1, 0);
+  for (int round = 0; round <= extra + 1; ++round) {
+    bool changed = false;
+    for (const Edge& e : edges) {
+      if (dist[e.from] + e.cost < dist[e.to]) {
+        dist[e.to] = dist[e.from] + e.cost;
+        changed = true;
+      }
+    }
+    if (!changed) return "";
+  }
+  return "a cycle of changes saves a copy";
+}
+
+struct ShapeKey {
+  int partitions, members, backups;
+  auto operator<=>(const ShapeKey&) const = default;
+};
+
+// The failures of each promise: how many, and the smallest shape failing it.
+class Findings {
+ public:
+  void Check(char promise, const ShapeKey& shape, const std::string& what,
+             const std::string& problem) {
+    if (problem.empty()) return;
+    // By promise and by what happened last (plan, join, leave, crash).
+    const std::string kind = what.substr(what.rfind(' ') + 1);
+    Finding& f = findings_[{promise, kind}];
+    ++f.count;
+    if (f.count == 1 || shape < f.smallest) {
+      f.smallest = shape;
+      f.example = absl::StrCat(what, ": ", problem);
+    }
+  }
+
+  // One line per failing promise; empty when all hold.
+  std::string Report() const {
+    std::string out;
+    for (const auto& [key, f] : findings_) {
+      absl::StrAppend(&out, "promise (", std::string(1, key.first), ") fails ", f.count,
+                      " times; smallest: ", f.example, "\n");
+    }
+    return out;
+  }
+
+ private:
+  struct Finding {
+    int count = 0;
+    ShapeKey smallest{};
+    std::string example;
+  };
+  std::map<std::pair<char, std::string>, Finding> findings_;
+};
+
+// Checks one Rebalance from `before` to `members`, and returns its result.
+PartitionTable CheckRebalance(Findings& findings, const ShapeKey& shape, const std::string& what,
+                              const PartitionTable& before,
+                              const std::vector<v1::MemberInfo>& members, int backups) {
+  const int replicas = std::min(static_cast<int>(members.size()), 1 + backups);
+  PartitionTable after = PartitionTable::Rebalance(before, members, backups, before.version() + 1);
+  absl::StatusOr<PartitionTable> valid = PartitionTable::FromProto(after.proto());
+  findings.Check('d', shape, what, valid.ok() ? "" : valid.status().ToString());
+  if (!valid.ok()) return after;
+  findings.Check('a', shape, what, SpreadProblem(after, replicas));
+  findings.Check('t', shape, what, TotalProblem(after, replicas));
+  findings.Check('b', shape, what, FixpointProblem(after, backups));
+  findings.Check('c', shape, what, CheaperPlacement(before, after));
+  return after;
+}
+
+std::string Describe(int n, int backups, int partitions) {
+  return absl::StrCat(n, " members, ", backups, " backups, ", partitions, " partitions");
+}
+
+TEST(OneZoneTest, PromisesHoldForEveryShape) {
+  Findings findings;
+  for (int partitions : {1, 7, 271, 1009}) {
+    for (int n = 1; n <= 12; ++n) {
+      for (int backups = 0; backups <= 3; ++backups) {
+        const ShapeKey shape{partitions, n, backups};
+        const std::string what = Describe(n, backups, partitions);
+        const int replicas = std::min(n, 1 + backups);
+        std::vector<v1::MemberInfo> members = Members(n);
+        PartitionTable plan = PartitionTable::Plan("dev", 1, members, partitions, backups);
+        absl::StatusOr<PartitionTable> valid = PartitionTable::FromProto(plan.proto());
+        findings.Check('d', shape, what + ", plan", valid.ok() ? "" : valid.status().ToString());
+        findings.Check('a', shape, what + ", plan", SpreadProblem(plan, replicas));
+        findings.Check('t', shape, what + ", plan", TotalProblem(plan, replicas));
+        findings.Check('e', shape, what + ", plan", FixpointProblem(plan, backups));
+
+        std::vector<v1::MemberInfo> more = Members(n + 1);
+        CheckRebalance(findings, shape, what + ", m" + std::to_string(n) + " joins", plan, more,
+                       backups);
+        if (n == 1) continue;
+        // The first, a middle and the last member leave (gracefully: Rebalance from a table that
+        // still lists it) or crash (Promote first, as the planner does).
+        for (int gone : std::set<int>{0, n / 2, n - 1}) {
+          std::vector<v1::MemberInfo> fewer = members;
+          fewer.erase(fewer.begin() + gone);
+          const std::string id = members[gone].id();
+          CheckRebalance(findings, shape, what + ", " + id + " leaves", plan, fewer, backups);
+          PartitionTable promoted = PartitionTable::Promote(plan, id, 2);
+          CheckRebalance(findings, shape, what + ", " + id + " crashes", promoted, fewer, backups);
+        }
+      }
+    }
+  }
+  EXPECT_EQ(findings.Report(), "");
+}
+
+// Joins, leaves and crashes one after the other, each from the table the one before made (the
+// tables a long-lived cluster actually has, not only those Plan makes).
+TEST(OneZoneTest, PromisesHoldThroughJoinsLeavesAndCrashes) {
+  Findings findings;
+  std::mt19937 random(11);
+  int joined = 0;
+  for (int partitions : {1, 7, 271, 1009}) {
+    for (int backups = 0; backups <= 3; ++backups) {
+      for (int run = 0; run < (partitions > 271 ? 2 : 6); ++run) {
+        std::vector<v1::MemberInfo> members = Members(1 + static_cast<int>(random() % 12));
+        PartitionTable table = PartitionTable::Plan("dev", 1, members, partitions, backups);
+        std::string history = Describe(static_cast<int>(members.size()), backups, partitions);
+        for (int step = 0; step < 8; ++step) {
+          const int n = static_cast<int>(members.size());
+          const int op = n == 1    ? 0
+                         : n == 12 ? 1 + static_cast<int>(random() % 2)
+                                   : static_cast<int>(random() % 3);
+          PartitionTable before = table;
+          if (op == 0) {
+            v1::MemberInfo newcomer;
+            newcomer.set_id(absl::StrCat("j", ++joined));
+            members.push_back(newcomer);
+            absl::StrAppend(&history, ", ", newcomer.id(), " joins");
+          } else {
+            const int gone = static_cast<int>(random() % n);
+            absl::StrAppend(&history, ", ", members[gone].id(), op == 1 ? " leaves" : " crashes");
+            if (op == 2) before = PartitionTable::Promote(table, members[gone].id(), 2);
+            members.erase(members.begin() + gone);
+          }
+          table = CheckRebalance(findings, {partitions, static_cast<int>(members.size()), backups},
+                                 history, before, members, backups);
+        }
+      }
+    }
+  }
+  EXPECT_EQ(findings.Report(), "");
+}
+
+// What the planner commits between two Rebalance calls besides joins and leaves: a migration whose
+// copies failed keeps those partitions' replicas (KeepReplicas, a leaving member included);
+// members crash together and partitions are lost (Promote, MarkLost); a last holder comes back
+// (Restore); an operator resets a loss (ResetLost). Each table Rebalance makes from these keeps
+// every promise, so the next round finds nothing to do.
+TEST(OneZoneTest, PromisesHoldAfterKeepReplicasLossesAndRestores) {
+  Findings findings;
+  for (int partitions : {7, 271}) {
+    for (int n = 2; n <= 6; ++n) {
+      for (int backups : {1, 2}) {
+        const ShapeKey shape{partitions, n, backups};
+        const std::string what = Describe(n, backups, partitions);
+        std::vector<v1::MemberInfo> members = Members(n);
+        const PartitionTable plan = PartitionTable::Plan("dev", 1, members, partitions, backups);
+
+        // Copies failed for every second partition that changed, joining and leaving.
+        std::vector<v1::MemberInfo> more = Members(n + 1);
+        std::vector<v1::MemberInfo> fewer(members.begin() + 1, members.end());
+        using Event = std::pair<std::string, std::vector<v1::MemberInfo>>;
+        for (const auto& [event, target] :
+             {Event{"m" + std::to_string(n) + " joins", more}, Event{"m0 leaves", fewer}}) {
+          PartitionTable next = PartitionTable::Rebalance(plan, target, backups, 2);
+          std::set<int> failed;
+          bool skip = false;
+          for (int p = 0; p < partitions; ++p) {
+            if (Ids(plan, p) != Ids(next, p) && !(skip = !skip)) failed.insert(p);
+          }
+          PartitionTable kept = PartitionTable::KeepReplicas(next, plan, failed);
+          CheckRebalance(findings, shape, what + ", " + event + ", copies failed, next round", kept,
+                         target, backups);
+        }
+
+        // Two neighbours crash at once: with one backup, the partitions they both held are lost.
+        if (n < 3) continue;
+        PartitionTable promoted =
+            PartitionTable::Promote(PartitionTable::Promote(plan, "m1", 2), "m2", 2);
+        std::set<int> newly_lost;
+        for (int p = 0; p < partitions; ++p) {
+          if (promoted.proto().partitions(p).members_size() == 0) newly_lost.insert(p);
+        }
+        PartitionTable lost = PartitionTable::MarkLost(promoted, plan, newly_lost);
+        std::vector<v1::MemberInfo> survivors = members;
+        survivors.erase(survivors.begin() + 1, survivors.begin() + 3);
+        PartitionTable rebalanced = CheckRebalance(
+            findings, shape, what + ", m1 and m2 crash, partitions lost", lost, survivors, backups);
+        for (int p : newly_lost) {
+          findings.Check('l', shape, what + ", m1 and m2 crash, partitions lost",
+                         rebalanced.LostFrom(p, "m2")
+                             ? ""
+                             : absl::StrCat("partition ", p, " forgot it was lost"));
+        }
+        findings.Check('b', shape, what + ", a loss reset",
+                       FixpointProblem(PartitionTable::ResetLost(rebalanced, newly_lost), backups));
+        if (newly_lost.empty()) continue;
+
+        // m2 comes back with its replicas of the lost partitions; the next round keeps them on it
+        // (copies of them come from m2 either way, but moving them would copy one more) and
+        // gives them their backups.
+        std::map<int, v1::MemberInfo> owners;
+        for (int p : newly_lost) owners[p] = members[2];
+        PartitionTable restored = PartitionTable::Restore(rebalanced, owners, 4);
+        std::vector<v1::MemberInfo> back = survivors;
+        back.push_back(members[2]);
+        std::sort(back.begin(), back.end(),
+                  [](const v1::MemberInfo& a, const v1::MemberInfo& b) { return a.id() < b.id(); });
+        PartitionTable after = CheckRebalance(findings, shape, what + ", m2 restores what was lost",
+                                              restored, back, backups);
+        for (int p : newly_lost) {
+          findings.Check('l', shape, what + ", m2 restores what was lost",
+                         after.ReplicaIndex(p, after.MemberIndex("m2")) >= 0
+                             ? ""
+                             : absl::StrCat("partition ", p, " restored on m2 is now on [",
+                                            absl::StrJoin(Ids(after, p), ","), "]"));
+        }
+      }
+    }
+  }
+  EXPECT_EQ(findings.Report(), "");
+}
+
+// The numbers partition_table.h quotes: what joins, leaves and crashes copy and freeze, against
+// what they must copy at least, and how long placing 100 members and 1,009 partitions takes. A
+// measurement, not a test (nothing to assert, and timings vary with the machine's load):
+//   partition_table_test --gtest_also_run_disabled_tests --gtest_filter='*Measure*'
+TEST(OneZoneTest, DISABLED_MeasureMovesAndPlanningTime) {
+  // At least: every replica slot no staying holder fills, and every replica a member holds
+  // beyond what it held (a newcomer's share), whichever is more.
+  auto at_least = [](const PartitionTable& before, const std::vector<v1::MemberInfo>& members,
+                     int replicas) {
+    const int n = static_cast<int>(members.size());
+    std::vector<int> kept_by(n, 0);
+    int missing = 0;
+    for (int p = 0; p < before.partition_count(); ++p) {
+      int kept = 0;
+      for (int j = 0; j < n; ++j) {
+        const int old = before.MemberIndex(members[j].id());
+        if (old >= 0 && before.ReplicaIndex(p, old) >= 0) {
+          ++kept;
+          ++kept_by[j];
+        }
+      }
+      missing += std::max(0, replicas - kept);
+    }
+    int short_of_share = 0;
+    for (int j = 0; j < n; ++j) {
+      short_of_share += std::max(0, before.partition_count() * replicas / n - kept_by[j]);
+    }
+    return std::max(missing, short_of_share);
+  };
+  // Partitions a migration freezes: copied to, or given a new primary.
+  auto frozen = [](const PartitionTable& before, const PartitionTable& after, int* primaries) {
+    int count = 0;
+    for (int p = 0; p < after.partition_count(); ++p) {
+      if (before.Owner(p) < 0) continue;
+      bool copied = false;
+      for (int m : after.proto().partitions(p).members()) {
+        const int old = before.MemberIndex(after.member(m).id());
+        copied = copied || old < 0 || before.ReplicaIndex(p, old) < 0;
+      }
+      const bool new_primary = after.Owner(p) < 0 || after.member(after.Owner(p)).id() !=
+                                                         before.member(before.Owner(p)).id();
+      *primaries += new_primary;
+      count += copied || new_primary;
+    }
+    return count;
+  };
+  struct Sum {
+    int64_t copies = 0, least = 0, frozen = 0, primaries = 0;
+  };
+  std::map<std::string, Sum> sums;
+  auto add = [&](const std::string& event, const PartitionTable& before,
+                 const std::vector<v1::MemberInfo>& members, int backups) {
+    const int replicas = std::min(static_cast<int>(members.size()), backups + 1);
+    PartitionTable after = PartitionTable::Rebalance(before, members, backups, 2);
+    Sum& sum = sums[event];
+    sum.copies += Moves(before, after);
+    sum.least += at_least(before, members, replicas);
+    int primaries = 0;
+    sum.frozen += frozen(before, after, &primaries);
+    sum.primaries += primaries;
+  };
+  for (int partitions : {271, 1009}) {
+    for (int backups : {1, 2, 3}) {
+      for (int n : {2, 3, 4, 5, 6, 8, 10, 12, 20}) {
+        std::vector<v1::MemberInfo> members = Members(n);
+        PartitionTable plan = PartitionTable::Plan("dev", 1, members, partitions, backups);
+        add("join", plan, Members(n + 1), backups);
+        std::vector<v1::MemberInfo> fewer = members;
+        fewer.erase(fewer.begin() + n / 2);
+        add("leave", plan, fewer, backups);
+        add("crash", PartitionTable::Promote(plan, members[n / 2].id(), 2), fewer, backups);
+      }
+    }
+  }
+  for (const auto& [event, sum] : sums) {
+    printf("%-5s copies %lld (at least %lld), partitions frozen %lld, new primaries %lld\n",
+           event.c_str(), static_cast<long long>(sum.copies), static_cast<long long>(sum.least),
+           static_cast<long long>(sum.frozen), static_cast<long long>(sum.primaries));
+  }
+
+  auto median_ms = [](const std::function<void()>& run) {
+    std::vector<double> ms;
+    for (int i = 0; i < 5; ++i) {
+      const absl::Time start = absl::Now();
+      run();
+      ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
+    }
+    std::sort(ms.begin(), ms.end());
+    return ms[2];
+  };
+  for (int backups : {1, 2}) {
+    std::vector<v1::MemberInfo> members = Members(100);
+    PartitionTable plan = PartitionTable::Plan("dev", 1, members, 1009, backups);
+    std::vector<v1::MemberInfo> more = Members(101), fewer = members;
+    fewer.erase(fewer.begin() + 50);
+    PartitionTable promoted = PartitionTable::Promote(plan, members[50].id(), 2);
+    printf(
+        "100 members, 1009 partitions, %d backups: plan %.1f ms, same members %.1f ms, "
+        "join %.1f ms, leave %.1f ms, crash %.1f ms\n",
+        backups, median_ms([&] { PartitionTable::Plan("dev", 1, members, 1009, backups); }),
+        median_ms([&] { PartitionTable::Rebalance(plan, members, backups, 2); }),
+        median_ms([&] { PartitionTable::Rebalance(plan, more, backups, 2); }),
+        median_ms([&] { PartitionTable::Rebalance(plan, fewer, backups, 2); }),
+        median_ms([&] { PartitionTable::Rebalance(promoted, fewer, backups, 2); }));
   }
 }
 
