@@ -3,11 +3,14 @@
 # it: gridrpc added with add_subdirectory(), and gridrpc installed (cmake --install) and found
 # with find_package(gridrpc CONFIG). In each: a member binary made with gridrpc::RunMember serves
 # the user's contract, a client program calls it, and the client links no member code.
-#   consumer_test.sh GRIDRPC_SOURCE_DIR GRIDRPC_BUILD_DIR WORK_DIR
+#   consumer_test.sh GRIDRPC_SOURCE_DIR GRIDRPC_BUILD_DIR WORK_DIR [CMAKE_ARGS...]
+# CMAKE_ARGS (the compiler and flags of the gridrpc build under test) go to both configures.
 set -euo pipefail
 src=$1
 build=$2
 work=$3
+shift 3
+toolchain=("$@")
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$work"
 launcher=()
@@ -59,7 +62,8 @@ check_narrow() {
 
 echo "== gridrpc as a subdirectory"
 cmake -S "$here" -B "$work/subdirectory" -G Ninja -DGRIDRPC_MODE=subdirectory \
-  -DGRIDRPC_SOURCE_DIR="$src" -DCMAKE_EXPORT_COMPILE_COMMANDS=ON "${launcher[@]}" >/dev/null
+  -DGRIDRPC_SOURCE_DIR="$src" -DCMAKE_EXPORT_COMPILE_COMMANDS=ON "${launcher[@]}" \
+  "${toolchain[@]}" >/dev/null
 cmake --build "$work/subdirectory" --target my_member my_client
 # The parent sets no build type: gridrpc's own code is optimised all the same.
 grep -q -- '-O2 .*server/src/member/member_core.cc' "$work/subdirectory/compile_commands.json" ||
@@ -71,7 +75,7 @@ echo "== gridrpc installed and found as a package"
 rm -rf "$work/prefix"
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
 cmake -S "$here" -B "$work/package" -G Ninja -DGRIDRPC_MODE=package \
-  -DCMAKE_PREFIX_PATH="$work/prefix" "${launcher[@]}" >/dev/null
+  -DCMAKE_PREFIX_PATH="$work/prefix" "${launcher[@]}" "${toolchain[@]}" >/dev/null
 cmake --build "$work/package"
 run "$work/package"
 check_narrow "$work/package"
