@@ -6,11 +6,9 @@
 #include <prometheus/collectable.h>
 #include <prometheus/text_serializer.h>
 
-#include "example_services.h"
+#include "alone_member.h"
 #include "gridrpc/client.h"
 #include "gridrpc/cluster.grpc.pb.h"
-#include "gridrpc/coordinator.h"
-#include "gridrpc/member.h"
 
 namespace gridrpc {
 namespace {
@@ -20,11 +18,10 @@ using ::testing::HasSubstr;
 class ClientStatisticsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    member_ = Member::Create({.cluster_secret = NewClusterSecret()}).value();
-    ASSERT_TRUE(examples::AddExampleServices(*member_).ok());
-    ASSERT_TRUE(member_->Start().ok());
-    coordinator_ = NewEmbeddedCoordinator();
-    ASSERT_TRUE(coordinator_->Join(*member_).ok());
+    absl::StatusOr<testing::AloneMember> alone = testing::StartAloneMember();
+    ASSERT_TRUE(alone.ok()) << alone.status();
+    alone_ = *std::move(alone);
+    member_ = alone_.member.get();
   }
 
   std::string Metrics() const {
@@ -39,8 +36,8 @@ class ClientStatisticsTest : public ::testing::Test {
     return false;
   }
 
-  std::unique_ptr<Member> member_;
-  std::unique_ptr<Coordinator> coordinator_;
+  testing::AloneMember alone_;
+  Member* member_ = nullptr;
 };
 
 TEST_F(ClientStatisticsTest, ReportingClientsAreCountedByNameAndLabelsUntilTheyStop) {

@@ -9,11 +9,9 @@
 
 #include <latch>
 
-#include "example_services.h"
+#include "alone_member.h"
 #include "gridrpc/client.h"
 #include "gridrpc/client_interceptors.h"
-#include "gridrpc/coordinator.h"
-#include "gridrpc/member.h"
 #include "gridrpc/proxy.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
@@ -25,11 +23,10 @@ using ::testing::HasSubstr;
 class InterceptorsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    member_ = Member::Create({.cluster_secret = NewClusterSecret()}).value();
-    ASSERT_TRUE(examples::AddExampleServices(*member_).ok());
-    ASSERT_TRUE(member_->Start().ok());
-    coordinator_ = NewEmbeddedCoordinator();
-    ASSERT_TRUE(coordinator_->Join(*member_).ok());
+    absl::StatusOr<testing::AloneMember> alone = testing::StartAloneMember();
+    ASSERT_TRUE(alone.ok()) << alone.status();
+    alone_ = *std::move(alone);
+    member_ = alone_.member.get();
     SetLogSink([this](const LogRecord& record) { lines_.push_back(FormatLogLine(record)); });
   }
   void TearDown() override { SetLogSink(nullptr); }
@@ -44,8 +41,8 @@ class InterceptorsTest : public ::testing::Test {
   }
 
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<Member> member_;
-  std::unique_ptr<Coordinator> coordinator_;
+  testing::AloneMember alone_;
+  Member* member_ = nullptr;
   std::vector<std::string> lines_;  // the log sink runs on the calling threads, one at a time
 };
 

@@ -173,6 +173,7 @@ TEST_F(RunMemberTest, BadSettingsStopStartUpWithAMessageNamingThem) {
       {{free_port, "--labels=zone=a", "--zone=b"}, "--labels sets the zone and so does --zone"},
       {{free_port, "--log_level=loud"}, "--log_level: log level must be"},
       {{free_port, "--executor_workers=0"}, "--executor_workers must be positive, not 0"},
+      {{free_port, "--partition_count=20000"}, "partition_count must be 1 to 16384, not 20000"},
       {{free_port, "--copy_idle_timeout=-1s"}, "--copy_idle_timeout must be positive"},
       {{free_port, "--tls_cert_file=" + dir_ + "/none.pem", "--tls_key_file=" + dir_ + "/k"},
        dir_ + "/none.pem"},

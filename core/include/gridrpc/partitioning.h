@@ -19,6 +19,10 @@
 namespace gridrpc {
 
 inline constexpr int kDefaultPartitionCount = 271;
+// The most partitions a cluster may have. The planner places every replica of every partition
+// exactly each round (milliseconds at 1,009 partitions and 100 members); far more partitions
+// would make each round slow and its search deep.
+inline constexpr int kMaxPartitionCount = 16384;
 
 // Hash of a key's canonical bytes. Thread-safe, pure.
 uint64_t KeyHash(std::string_view bytes);

@@ -283,11 +283,12 @@ int RunMember(int argc, char** argv, const ServiceInstaller& install) {
   if (absl::Status s = Configure(argc, argv); !s.ok()) return fail(s);
   absl::StatusOr<MemberOptions> options = OptionsFromFlags();
   if (!options.ok()) return fail(options.status());
-  absl::StatusOr<std::unique_ptr<Coordinator>> coordinator = CoordinatorFromFlags();
-  if (!coordinator.ok()) return fail(coordinator.status());
   absl::StatusOr<std::unique_ptr<Member>> created = Member::Create(*std::move(options));
   if (!created.ok()) return fail(created.status());
   Member& member = **created;
+  // After the member: a coordinator must not outlive its member.
+  absl::StatusOr<std::unique_ptr<Coordinator>> coordinator = CoordinatorFromFlags();
+  if (!coordinator.ok()) return fail(coordinator.status());
   if (absl::Status s = install(member); !s.ok()) return fail(s);
   // The health endpoint serves first: a member that takes long to join is alive, not ready.
   std::unique_ptr<MetricsEndpoint> endpoint;

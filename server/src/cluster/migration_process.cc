@@ -47,9 +47,10 @@ class CopyCall final : public grpc::ClientReadReactor<v1::CopyReplicaProgress> {
     request_.set_partition(partition);
     request_.set_source_member_id(source_id);
     StubOf(driver, destination).async()->CopyReplica(&context_, &request_, this);
+    // Before StartCall: from then on the call may end, and the planner free this, at any moment.
+    watchdog_->Start();
     StartRead(&progress_);
     StartCall();
-    watchdog_->Start();
   }
   // Ends the copy without a call.
   void Fail(absl::Status status) {

@@ -63,9 +63,9 @@ constexpr int kPeerMessageHeadroom = 1024 * 1024;
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MemberCore>> MemberCore::Create(MemberOptions options) {
-  if (options.partition_count <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("partition_count must be positive, not ", options.partition_count));
+  if (options.partition_count <= 0 || options.partition_count > kMaxPartitionCount) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "partition_count must be 1 to ", kMaxPartitionCount, ", not ", options.partition_count));
   }
   if (options.cluster_name.empty()) return absl::InvalidArgumentError("cluster_name is empty");
   const MemberTunables& t = options.tunables;

@@ -111,9 +111,10 @@ class SnapshotReader final : public grpc::ClientReadReactor<v1::SyncChunk> {
     request_.set_partition(partition);
     peers.Authenticate(context_);
     peers.Get(address).peer->async()->Sync(&context_, &request_, this);
+    // Before StartCall: from then on the call may end, and this be deleted, at any moment.
+    watchdog_->Start();
     StartRead(&chunk_);
     StartCall();
-    watchdog_->Start();
   }
 
   void OnReadDone(bool ok) override {
