@@ -18,15 +18,21 @@
 #include "absl/time/time.h"
 #include "gridrpc/internal/mutex.h"
 #include "gridrpc/peer.grpc.pb.h"
+#include "member/metrics.h"
 
 namespace gridrpc::internal {
 
 class EventRelay : public std::enable_shared_from_this<EventRelay> {
  public:
   // `authenticate` prepares each call as a peer's; it must not refer to anything the relay
-  // may outlive (calls in flight keep the relay alive after its coordinator is gone).
-  EventRelay(absl::Duration call_timeout, std::function<void(grpc::ClientContext&)> authenticate)
-      : call_timeout_(call_timeout), authenticate_(std::move(authenticate)) {}
+  // may outlive (calls in flight keep the relay alive after its coordinator is gone). Events
+  // lost (not answered, or dropped from a queue that is far behind) are logged and counted in
+  // `metrics`.
+  EventRelay(absl::Duration call_timeout, std::function<void(grpc::ClientContext&)> authenticate,
+             std::shared_ptr<MemberMetrics> metrics)
+      : call_timeout_(call_timeout),
+        authenticate_(std::move(authenticate)),
+        metrics_(std::move(metrics)) {}
 
   // Queues `event` for the member at `address`, reached over `channel`.
   void Send(const std::string& address, const std::shared_ptr<grpc::Channel>& channel,
@@ -38,17 +44,21 @@ class EventRelay : public std::enable_shared_from_this<EventRelay> {
  private:
   static constexpr size_t kMaxQueued = 100000;
   struct Peer {
+    std::string address;
     std::unique_ptr<v1::Peer::Stub> stub;
     std::deque<v1::MigrationEvent> queue;
     bool busy = false;  // a call is in flight
   };
   struct Call {
     Peer* peer;  // peers_ never erases, so it stays valid
+    std::string address;
     grpc::ClientContext context;
     v1::MigrationEvent event;
     v1::ReportMigrationResponse response;
   };
 
+  // An event did not reach the member at `address`: logged and counted.
+  void Lost(const std::string& address, std::string_view why);
   // The peer's next call, or null when its queue is empty.
   std::shared_ptr<Call> Next(Peer& peer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Outside mu_: gRPC may run the completion on this thread.
@@ -57,6 +67,7 @@ class EventRelay : public std::enable_shared_from_this<EventRelay> {
 
   const absl::Duration call_timeout_;
   const std::function<void(grpc::ClientContext&)> authenticate_;
+  const std::shared_ptr<MemberMetrics> metrics_;
   Mutex mu_;
   CondVar idle_;  // a peer's last call in flight ended
   std::map<std::string, Peer> peers_ ABSL_GUARDED_BY(mu_);

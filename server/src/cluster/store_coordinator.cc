@@ -44,11 +44,12 @@ absl::Status StoreCoordinator::Register(Member& member) {
   store_ = *std::move(store);
   member_ = &member;
   core_ = &CoreOf(member);
-  relay_ =
-      std::make_shared<EventRelay>(core_->tunables().control_timeout,
-                                   [security = core_->security()](grpc::ClientContext& context) {
-                                     security.Authenticate(context);
-                                   });
+  relay_ = std::make_shared<EventRelay>(
+      core_->tunables().control_timeout,
+      [security = core_->security()](grpc::ClientContext& context) {
+        security.Authenticate(context);
+      },
+      core_->shared_metrics());
   planner_ = std::make_unique<Planner>(
       *store_,
       Planner::Context{

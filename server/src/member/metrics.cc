@@ -144,6 +144,9 @@ MemberMetrics::MemberMetrics(std::shared_ptr<prometheus::Registry> registry)
                                            "while this member planned a migration")),
       table_install_failures(NewCounter(*registry, "gridrpc_table_install_failures_total",
                                         "Partition table installs on members that failed")),
+      event_relay_failures(NewCounter(*registry, "gridrpc_migration_events_lost_total",
+                                      "Migration events this member planned that did not reach "
+                                      "another member (its listeners miss them)")),
       session_losses(NewCounter(*registry, "gridrpc_session_losses_total",
                                 "Times this member could not renew its session in the "
                                 "membership store (it was fenced)")),

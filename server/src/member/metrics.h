@@ -104,6 +104,7 @@ class MemberMetrics final : public prometheus::Collectable {
   prometheus::Counter& partitions_lost;
   prometheus::Counter& migration_freeze_failures;
   prometheus::Counter& table_install_failures;
+  prometheus::Counter& event_relay_failures;
   // Membership and the peer plane.
   prometheus::Counter& session_losses;
   prometheus::Counter& store_errors;
