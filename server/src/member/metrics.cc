@@ -1,5 +1,8 @@
 #include "member/metrics.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 
 namespace gridrpc::internal {
@@ -13,14 +16,6 @@ prometheus::Counter& NewCounter(prometheus::Registry& registry, const std::strin
 prometheus::Gauge& NewGauge(prometheus::Registry& registry, const std::string& name,
                             const std::string& help) {
   return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
-}
-
-// From 100 µs (a routed call on loopback) to 10 s (a call waiting for a backup that is retried).
-const prometheus::Histogram::BucketBoundaries& CallBuckets() {
-  static const auto* const kBuckets = new prometheus::Histogram::BucketBoundaries{
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-      0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
-  return *kBuckets;
 }
 
 std::string_view CodeName(grpc::StatusCode code) {
@@ -72,28 +67,70 @@ class MigrationCounter final : public MigrationListener {
 
 }  // namespace
 
-MemberMetrics::Method::Method(MemberMetrics& metrics, std::string service, std::string method)
-    : calls_(metrics.calls_),
-      service_(std::move(service)),
-      method_(std::move(method)),
-      duration_(
-          metrics.durations_.Add({{"service", service_}, {"method", method_}}, CallBuckets())) {}
+namespace {
 
-prometheus::Counter& MemberMetrics::Method::Calls(grpc::StatusCode code) {
-  const size_t i = static_cast<size_t>(code) < by_code_.size() ? static_cast<size_t>(code)
-                                                               : grpc::StatusCode::UNKNOWN;
-  if (prometheus::Counter* counter = by_code_[i].load(std::memory_order_acquire)) return *counter;
-  MutexLock lock(&mu_);
-  prometheus::Counter* counter = &calls_.Add(
-      {{"service", service_}, {"method", method_}, {"code", std::string(CodeName(code))}});
-  by_code_[i].store(counter, std::memory_order_release);
-  return *counter;
+// Call latency buckets, from 100 µs (a routed call on loopback) to 10 s (a call waiting for a
+// backup that is retried), in nanoseconds for the call path and in seconds for the exposition.
+constexpr std::array<int64_t, 16> kBucketNs = {
+    100'000,       250'000,       500'000,       1'000'000,     2'500'000,   5'000'000,
+    10'000'000,    25'000'000,    50'000'000,    100'000'000,   250'000'000, 500'000'000,
+    1'000'000'000, 2'500'000'000, 5'000'000'000, 10'000'000'000};
+
+// The shard of the calling thread: threads take shards in turn, once.
+int ShardOfThisThread(int shards) {
+  static std::atomic<int> next{0};
+  thread_local const int shard = next.fetch_add(1, std::memory_order_relaxed);
+  return shard % shards;
 }
+
+}  // namespace
 
 void MemberMetrics::Method::Record(grpc::StatusCode code,
                                    std::chrono::steady_clock::duration elapsed) {
-  Calls(code).Increment();
-  duration_.Observe(std::chrono::duration<double>(elapsed).count());
+  Shard& shard = shards_[ShardOfThisThread(kShards)];
+  const int c = static_cast<int>(code);
+  shard.calls[c >= 0 && c < kCodes ? c : static_cast<int>(grpc::StatusCode::UNKNOWN)].fetch_add(
+      1, std::memory_order_relaxed);
+  const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count();
+  const size_t bucket = std::upper_bound(kBucketNs.begin(), kBucketNs.end(), ns - 1) -
+                        kBucketNs.begin();  // the first bound >= ns
+  shard.buckets[bucket].fetch_add(1, std::memory_order_relaxed);
+  shard.sum_ns.fetch_add(static_cast<uint64_t>(std::max<int64_t>(ns, 0)),
+                         std::memory_order_relaxed);
+}
+
+void MemberMetrics::Method::Collect(prometheus::MetricFamily& calls,
+                                    prometheus::MetricFamily& durations) const {
+  std::array<uint64_t, kCodes> by_code{};
+  std::array<uint64_t, 17> buckets{};
+  uint64_t sum_ns = 0;
+  for (const Shard& shard : shards_) {
+    for (int c = 0; c < kCodes; ++c) by_code[c] += shard.calls[c].load(std::memory_order_relaxed);
+    for (size_t b = 0; b < buckets.size(); ++b) {
+      buckets[b] += shard.buckets[b].load(std::memory_order_relaxed);
+    }
+    sum_ns += shard.sum_ns.load(std::memory_order_relaxed);
+  }
+  for (int c = 0; c < kCodes; ++c) {
+    if (by_code[c] == 0) continue;  // a code is a series once it happened
+    prometheus::ClientMetric& metric = calls.metric.emplace_back();
+    metric.label = {{"code", std::string(CodeName(static_cast<grpc::StatusCode>(c)))},
+                    {"method", method_},
+                    {"service", service_}};
+    metric.counter.value = static_cast<double>(by_code[c]);
+  }
+  prometheus::ClientMetric& metric = durations.metric.emplace_back();
+  metric.label = {{"method", method_}, {"service", service_}};
+  uint64_t cumulative = 0;
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    cumulative += buckets[b];
+    metric.histogram.bucket.push_back(
+        {.cumulative_count = cumulative,
+         .upper_bound = b < kBucketNs.size() ? static_cast<double>(kBucketNs[b]) / 1e9
+                                             : std::numeric_limits<double>::infinity()});
+  }
+  metric.histogram.sample_count = cumulative;
+  metric.histogram.sample_sum = static_cast<double>(sum_ns) / 1e9;
 }
 
 MemberMetrics::MemberMetrics(std::shared_ptr<prometheus::Registry> registry)
@@ -156,20 +193,13 @@ MemberMetrics::MemberMetrics(std::shared_ptr<prometheus::Registry> registry)
                                  "Planning rounds of this member that ended in an error")),
       peer_calls_refused(NewCounter(*registry, "gridrpc_peer_calls_refused_total",
                                     "Calls on the peer port refused as not from a member")),
-      registry_(std::move(registry)),
-      calls_(prometheus::BuildCounter()
-                 .Name("gridrpc_calls_total")
-                 .Help("User method calls answered by this member, by status code")
-                 .Register(*registry_)),
-      durations_(prometheus::BuildHistogram()
-                     .Name("gridrpc_call_duration_seconds")
-                     .Help("Time from a call's arrival to its answer (sync backups included)")
-                     .Register(*registry_)) {}
+      registry_(std::move(registry)) {}
 
 MemberMetrics::Method& MemberMetrics::ForMethod(const std::string& service,
                                                 const std::string& method) {
+  MutexLock lock(&methods_mu_);
   std::unique_ptr<Method>& slot = methods_[{service, method}];
-  if (slot == nullptr) slot = std::make_unique<Method>(*this, service, method);
+  if (slot == nullptr) slot = std::make_unique<Method>(service, method);
   return *slot;
 }
 
@@ -189,6 +219,24 @@ std::shared_ptr<MigrationListener> MemberMetrics::MigrationCounter() {
 
 std::vector<prometheus::MetricFamily> MemberMetrics::Collect() const {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  prometheus::MetricFamily calls{
+      .name = "gridrpc_calls_total",
+      .help = "User method calls answered by this member, by status code",
+      .type = prometheus::MetricType::Counter};
+  prometheus::MetricFamily durations{
+      .name = "gridrpc_call_duration_seconds",
+      .help = "Time from a call's arrival to its answer (sync backups included)",
+      .type = prometheus::MetricType::Histogram};
+  bool any = false;
+  {
+    MutexLock lock(&methods_mu_);
+    for (const auto& [name, method] : methods_) method->Collect(calls, durations);
+    any = !methods_.empty();
+  }
+  if (any) {
+    families.push_back(std::move(calls));
+    families.push_back(std::move(durations));
+  }
   MutexLock lock(&scraped_mu_);
   for (const Scraped& gauge : scraped_) {
     prometheus::MetricFamily& family = families.emplace_back();

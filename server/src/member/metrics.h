@@ -9,8 +9,8 @@
 // Names follow Prometheus' conventions: the `gridrpc_` prefix, `_total` on counters, base units
 // (`_seconds`, `_bytes`). docs/OPERATIONS.md lists them for operators.
 //
-// Thread-safe: instruments are prometheus-cpp's (atomics); the per-method table is filled before
-// the member serves and read-only afterwards.
+// Thread-safe: the per-call instruments are sharded atomics (Method), the rest prometheus-cpp's;
+// the per-method table is guarded, and a Method stays where it is once made.
 #ifndef GRIDRPC_SERVER_SRC_MEMBER_METRICS_H_
 #define GRIDRPC_SERVER_SRC_MEMBER_METRICS_H_
 
@@ -39,21 +39,30 @@ namespace gridrpc::internal {
 class MemberMetrics final : public prometheus::Collectable {
  public:
   // The calls of one user method: by status code, and how long they took from arrival to
-  // answer (backups included).
+  // answer (backups included). Recorded on every call, so it costs the call path little: each
+  // thread counts in a shard of its own (relaxed atomics on cache lines other threads seldom
+  // touch; a shared prometheus-cpp histogram takes a mutex and bounces its lines between
+  // cores), and the shards are added up only when scraped.
   class Method {
    public:
-    Method(MemberMetrics& metrics, std::string service, std::string method);
+    Method(std::string service, std::string method)
+        : service_(std::move(service)), method_(std::move(method)) {}
     void Record(grpc::StatusCode code, std::chrono::steady_clock::duration elapsed);
+    // Adds this method's samples to the calls and duration families.
+    void Collect(prometheus::MetricFamily& calls, prometheus::MetricFamily& durations) const;
 
    private:
-    prometheus::Counter& Calls(grpc::StatusCode code);
+    static constexpr int kCodes = 17;
+    static constexpr int kShards = 8;
+    struct alignas(64) Shard {
+      std::array<std::atomic<uint64_t>, kCodes> calls{};
+      std::array<std::atomic<uint64_t>, 17> buckets{};  // the last: above every bound
+      std::atomic<uint64_t> sum_ns{0};
+    };
 
-    prometheus::Family<prometheus::Counter>& calls_;
     const std::string service_;
     const std::string method_;
-    prometheus::Histogram& duration_;
-    Mutex mu_;  // only while a code is seen for the first time
-    std::array<std::atomic<prometheus::Counter*>, 17> by_code_{};
+    std::array<Shard, kShards> shards_;
   };
 
   // A gauge read when scraped: one value per label set.
@@ -66,7 +75,7 @@ class MemberMetrics final : public prometheus::Collectable {
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
   // The instruments of `service`/`method`, made on first request; the reference stays valid
-  // for the metrics' lifetime. Ask before serving (not thread-safe against itself).
+  // for the metrics' lifetime.
   Method& ForMethod(const std::string& service, const std::string& method);
 
   // Adds a gauge computed at scrape time.
@@ -113,9 +122,9 @@ class MemberMetrics final : public prometheus::Collectable {
 
  private:
   const std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Counter>& calls_;
-  prometheus::Family<prometheus::Histogram>& durations_;
-  std::map<std::pair<std::string, std::string>, std::unique_ptr<Method>> methods_;
+  mutable Mutex methods_mu_;  // a scrape may come while the member starts
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<Method>> methods_
+      ABSL_GUARDED_BY(methods_mu_);
   struct Scraped {
     std::string name;
     std::string help;
