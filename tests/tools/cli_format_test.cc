@@ -225,7 +225,8 @@ TEST(CliRunTest, UsageErrorsExitOneAndNameTheProblem) {
 
   RunResult missing_ca = RunInProcess({"--tls_ca_file=/nonexistent/ca.pem", "health"});
   EXPECT_EQ(missing_ca.exit_code, kExitBadInput);
-  EXPECT_THAT(missing_ca.err, HasSubstr("cannot read --tls_ca_file file '/nonexistent/ca.pem'"));
+  EXPECT_THAT(missing_ca.err,
+              HasSubstr("cannot read the --tls_ca_file file '/nonexistent/ca.pem'"));
 
   RunResult missing_secret =
       RunInProcess({"--cluster_secret_file=/nonexistent/secret", "reset-lost-partitions", "1"});

@@ -629,7 +629,7 @@ TEST_F(CliTest, TlsWithTheMembersCaAndClientCertificatesOnThePeerPort) {
   // Bad files: named, nothing called.
   CliResult missing = CliOn(m, {"--tls_ca_file=" + dir_ + "/nope.pem", "health"});
   EXPECT_EQ(missing.exit_code, 1) << missing.described;
-  EXPECT_THAT(missing.err, HasSubstr("cannot read --tls_ca_file file '" + dir_ + "/nope.pem'"));
+  EXPECT_THAT(missing.err, HasSubstr("cannot read the --tls_ca_file file '" + dir_ + "/nope.pem'"));
   CliResult not_pem = CliOn(m, {"--tls_ca_file=" + dir_ + "/secret", "health"});
   EXPECT_EQ(not_pem.exit_code, 1) << not_pem.described;
   EXPECT_THAT(not_pem.err, HasSubstr("the --tls_ca_file file '" + dir_ + "/secret' holds no PEM"));

@@ -5,41 +5,16 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
+#include "gridrpc/internal/files.h"
 
 namespace gridrpc::cli {
 namespace {
 
+using internal::PemKind;
+using internal::ReadPemFile;
+
 // A partition table of a large cluster is bigger than gRPC's default limit of 4 MiB.
 constexpr int kMaxReceiveBytes = 256 << 20;
-
-absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view flag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read --", flag, " file '", path, "': ", std::strerror(errno)));
-  }
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
-absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view flag,
-                                    absl::string_view marker, absl::string_view what) {
-  absl::StatusOr<std::string> content = ReadFile(path, flag);
-  if (content.ok() && !absl::StrContains(*content, marker)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the --", flag, " file '", path, "' holds no PEM ", what));
-  }
-  return content;
-}
 
 }  // namespace
 
@@ -50,15 +25,15 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const GlobalOptions& opti
   if (!options.tls_ca_file.empty()) {
     grpc::SslCredentialsOptions tls;
     absl::StatusOr<std::string> ca =
-        ReadPem(options.tls_ca_file, "tls_ca_file", "-----BEGIN CERTIFICATE-----", "certificate");
+        ReadPemFile(options.tls_ca_file, "the --tls_ca_file file", PemKind::kCertificate);
     if (!ca.ok()) return ca.status();
     tls.pem_root_certs = *std::move(ca);
     if (!options.tls_cert_file.empty()) {
-      absl::StatusOr<std::string> cert = ReadPem(options.tls_cert_file, "tls_cert_file",
-                                                 "-----BEGIN CERTIFICATE-----", "certificate");
+      absl::StatusOr<std::string> cert =
+          ReadPemFile(options.tls_cert_file, "the --tls_cert_file file", PemKind::kCertificate);
       if (!cert.ok()) return cert.status();
       absl::StatusOr<std::string> key =
-          ReadPem(options.tls_key_file, "tls_key_file", "PRIVATE KEY-----", "private key");
+          ReadPemFile(options.tls_key_file, "the --tls_key_file file", PemKind::kPrivateKey);
       if (!key.ok()) return key.status();
       tls.pem_cert_chain = *std::move(cert);
       tls.pem_private_key = *std::move(key);
@@ -72,14 +47,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const GlobalOptions& opti
 }
 
 absl::StatusOr<std::string> LoadClusterSecret(const std::string& path) {
-  absl::StatusOr<std::string> secret = ReadFile(path, "cluster_secret_file");
-  if (!secret.ok()) return secret.status();
-  std::string trimmed(absl::StripTrailingAsciiWhitespace(*secret));
-  if (trimmed.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the --cluster_secret_file file '", path, "' is empty"));
-  }
-  return trimmed;
+  return internal::ReadSecretFile(path, "the --cluster_secret_file file");
 }
 
 void SetDeadline(grpc::ClientContext& context, absl::Time deadline) {

@@ -59,6 +59,32 @@ void WriteIntArray(JsonWriter& json, const std::vector<int>& values) {
   json.EndArray();
 }
 
+// Opens the document: which table, then the members array (left open). `members` calls the
+// version "table_version", as its subject is the members; `table` calls it "version".
+void BeginTableDocument(JsonWriter& json, const v1::PartitionTable& table,
+                        absl::string_view version_key) {
+  json.BeginObject()
+      .Key(version_key)
+      .Int(table.version())
+      .Key("cluster_name")
+      .String(table.cluster_name())
+      .Key("partition_count")
+      .Int(table.partition_count())
+      .Key("members")
+      .BeginArray();
+}
+
+// Opens a member's object with where it is; the caller adds more and closes it.
+void BeginMember(JsonWriter& json, const v1::MemberInfo& member) {
+  json.BeginObject()
+      .Key("id")
+      .String(member.id())
+      .Key("address")
+      .String(member.address())
+      .Key("peer_address")
+      .String(member.peer_address());
+}
+
 std::string Summary(const v1::PartitionTable& table) {
   return absl::StrFormat("table version %d of cluster '%s': %d partitions, %d member%s",
                          table.version(), table.cluster_name(), table.partition_count(),
@@ -128,28 +154,11 @@ std::string FormatMembers(const v1::PartitionTable& table, OutputFormat format) 
   const std::vector<Roles> roles = RolesOf(table);
   if (format == OutputFormat::kJson) {
     JsonWriter json;
-    json.BeginObject()
-        .Key("table_version")
-        .Int(table.version())
-        .Key("cluster_name")
-        .String(table.cluster_name())
-        .Key("partition_count")
-        .Int(table.partition_count())
-        .Key("members")
-        .BeginArray();
+    BeginTableDocument(json, table, "table_version");
     for (int m = 0; m < table.members_size(); ++m) {
       const v1::MemberInfo& member = table.members(m);
-      json.BeginObject()
-          .Key("id")
-          .String(member.id())
-          .Key("address")
-          .String(member.address())
-          .Key("peer_address")
-          .String(member.peer_address())
-          .Key("zone")
-          .String(MemberZone(member))
-          .Key("labels")
-          .BeginObject();
+      BeginMember(json, member);
+      json.Key("zone").String(MemberZone(member)).Key("labels").BeginObject();
       for (const auto& [k, v] : MemberLabels(member)) json.Key(k).String(v);
       json.EndObject().Key("primary_of");
       WriteIntArray(json, roles[m].primary_of);
@@ -186,24 +195,10 @@ std::string FormatTable(const v1::PartitionTable& table, OutputFormat format) {
   const std::vector<int> lost = LostPartitions(table);
   if (format == OutputFormat::kJson) {
     JsonWriter json;
-    json.BeginObject()
-        .Key("version")
-        .Int(table.version())
-        .Key("cluster_name")
-        .String(table.cluster_name())
-        .Key("partition_count")
-        .Int(table.partition_count())
-        .Key("members")
-        .BeginArray();
+    BeginTableDocument(json, table, "version");
     for (const v1::MemberInfo& member : table.members()) {
-      json.BeginObject()
-          .Key("id")
-          .String(member.id())
-          .Key("address")
-          .String(member.address())
-          .Key("peer_address")
-          .String(member.peer_address())
-          .EndObject();
+      BeginMember(json, member);
+      json.EndObject();
     }
     json.EndArray().Key("partitions").BeginArray();
     for (int p = 0; p < table.partitions_size(); ++p) {

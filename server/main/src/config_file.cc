@@ -4,13 +4,12 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include "absl/flags/reflection.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "gridrpc/internal/files.h"
 #include "gridrpc/internal/strings.h"
 
 namespace gridrpc::internal {
@@ -94,11 +93,9 @@ absl::StatusOr<std::vector<ConfigSetting>> ParseConfig(std::string_view json,
 }
 
 absl::StatusOr<std::vector<ConfigSetting>> ReadConfigFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
-  std::stringstream content;
-  content << in.rdbuf();
-  return ParseConfig(content.str(), path);
+  absl::StatusOr<std::string> content = internal::ReadWholeFile(path, "the config file");
+  if (!content.ok()) return content.status();
+  return ParseConfig(*content, path);
 }
 
 absl::Status ApplyConfig(const std::vector<ConfigSetting>& settings, std::string_view path,

@@ -4,9 +4,7 @@
 
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -16,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "config_file.h"
 #include "gridrpc/coordinator.h"
+#include "gridrpc/internal/files.h"
 #include "gridrpc/internal/strings.h"
 #include "gridrpc/log.h"
 #include "gridrpc/metrics_endpoint.h"
@@ -93,14 +92,6 @@ std::string ProgramName(const char* argv0) {
   return std::string(path.substr(path.rfind('/') + 1));
 }
 
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path, std::string_view flag) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("--", AsAbsl(flag), ": cannot read ", path));
-  std::stringstream content;
-  content << in.rdbuf();
-  return std::string(absl::StripAsciiWhitespace(content.str()));
-}
-
 absl::Status Positive(std::string_view flag, int64_t value) {
   if (value > 0) return absl::OkStatus();
   return absl::InvalidArgumentError(
@@ -154,9 +145,9 @@ absl::StatusOr<std::map<std::string, std::string>> LabelsFromFlags() {
   }
   std::string zone = absl::GetFlag(FLAGS_zone);
   if (const std::string path = absl::GetFlag(FLAGS_zone_file); zone.empty() && !path.empty()) {
-    absl::StatusOr<std::string> from_file = ReadSmallFile(path, "zone_file");
+    absl::StatusOr<std::string> from_file = internal::ReadWholeFile(path, "the --zone_file file");
     if (!from_file.ok()) return from_file.status();
-    zone = *std::move(from_file);
+    zone = std::string(absl::StripAsciiWhitespace(*from_file));
   }
   if (!zone.empty()) {
     if (labels.contains(std::string(kZoneLabel))) {

@@ -5,66 +5,31 @@
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/client_interceptor.h>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-
 #include "absl/random/random.h"
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "gridrpc/internal/files.h"
 
 namespace gridrpc {
-namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read the ", what, " file '", path, "': ", std::strerror(errno)));
-  }
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
-}  // namespace
 
 absl::StatusOr<TlsOptions> LoadTlsFiles(const std::string& cert_file, const std::string& key_file,
                                         const std::string& ca_file) {
+  using internal::PemKind;
   TlsOptions tls;
-  for (auto [path, what, out] : {std::tuple{&cert_file, "TLS certificate", &tls.cert_chain},
-                                 std::tuple{&key_file, "TLS private key", &tls.private_key},
-                                 std::tuple{&ca_file, "TLS CA", &tls.ca_certs}}) {
+  for (auto [path, what, kind, out] :
+       {std::tuple{&cert_file, "the TLS certificate file", PemKind::kCertificate, &tls.cert_chain},
+        std::tuple{&key_file, "the TLS private key file", PemKind::kPrivateKey, &tls.private_key},
+        std::tuple{&ca_file, "the TLS CA file", PemKind::kCertificate, &tls.ca_certs}}) {
     if (path->empty()) continue;
-    absl::StatusOr<std::string> content = ReadFile(*path, what);
+    absl::StatusOr<std::string> content = internal::ReadPemFile(*path, what, kind);
     if (!content.ok()) return content.status();
     *out = *std::move(content);
-    // Name the file in what PeerSecurity finds wrong with the text.
-    if (out == &tls.private_key) {
-      if (!absl::StrContains(*out, "PRIVATE KEY-----")) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("the TLS private key file '", *path, "' holds no PEM private key"));
-      }
-    } else if (!absl::StrContains(*out, "-----BEGIN CERTIFICATE-----")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the ", what, " file '", *path, "' holds no PEM certificate"));
-    }
   }
   return tls;
 }
 
 absl::StatusOr<std::string> LoadClusterSecretFile(const std::string& path) {
-  absl::StatusOr<std::string> secret = ReadFile(path, "cluster secret");
-  if (!secret.ok()) return secret.status();
-  std::string trimmed(absl::StripTrailingAsciiWhitespace(*secret));
-  if (trimmed.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the cluster secret file '", path, "' is empty"));
-  }
-  return trimmed;
+  return internal::ReadSecretFile(path, "the cluster secret file");
 }
 
 std::string NewClusterSecret() {
@@ -127,13 +92,15 @@ absl::StatusOr<PeerSecurity> PeerSecurity::Create(const TlsOptions& tls,
         "a TLS CA (mutual TLS between peers) needs the member's certificate and private key");
   }
   if (tls.enabled()) {
-    if (!absl::StrContains(tls.cert_chain, "-----BEGIN CERTIFICATE-----")) {
+    using internal::HoldsPem;
+    using internal::PemKind;
+    if (!HoldsPem(tls.cert_chain, PemKind::kCertificate)) {
       return absl::InvalidArgumentError("the TLS certificate is not a PEM certificate");
     }
-    if (!absl::StrContains(tls.private_key, "PRIVATE KEY-----")) {
+    if (!HoldsPem(tls.private_key, PemKind::kPrivateKey)) {
       return absl::InvalidArgumentError("the TLS private key is not a PEM private key");
     }
-    if (!tls.ca_certs.empty() && !absl::StrContains(tls.ca_certs, "-----BEGIN CERTIFICATE-----")) {
+    if (!tls.ca_certs.empty() && !HoldsPem(tls.ca_certs, PemKind::kCertificate)) {
       return absl::InvalidArgumentError("the TLS CA is not a PEM certificate");
     }
   }
