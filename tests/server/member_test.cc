@@ -183,7 +183,7 @@ TEST(MemberTest, IncompleteTlsOptionsAreRefusedAtCreate) {
   EXPECT_THAT(Member::Create({.tls = {.cert_chain = "not a certificate", .private_key = "x"}}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a PEM certificate")));
   EXPECT_THAT(LoadTlsFiles("/nonexistent/member.pem", "", ""),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("/nonexistent/member.pem")));
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("/nonexistent/member.pem")));
 }
 
 TEST(MemberTest, BadTunablesAreRefusedAtCreate) {

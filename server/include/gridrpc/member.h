@@ -107,7 +107,9 @@ struct TlsOptions {
   bool enabled() const { return !cert_chain.empty() || !private_key.empty(); }
 };
 
-// Reads PEM files into TlsOptions; empty `ca_file`: no CA. An error names the file.
+// Reads PEM files into TlsOptions; empty `ca_file`: no CA. An error names the file: NOT_FOUND
+// (or the like, from errno) when it cannot be read, INVALID_ARGUMENT when it holds no PEM text
+// of its kind.
 absl::StatusOr<TlsOptions> LoadTlsFiles(const std::string& cert_file, const std::string& key_file,
                                         const std::string& ca_file);
 // Reads a cluster secret (the file's content, without trailing white space); an error names the
