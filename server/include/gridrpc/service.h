@@ -47,13 +47,21 @@ class Partitions;
 // Service properties handed to ManagedService::Init (Hazelcast's service `Properties`).
 using Properties = std::map<std::string, std::string, std::less<>>;
 
+// Fills a container with a replica copy as the copy arrives: piece by piece, in order, on a
+// gRPC thread, never concurrently with itself. The container it fills is a new one
+// (ServiceBase::NewContainer) that serves nothing yet; the member installs it in the partition
+// once Finish succeeded, and drops it otherwise, so a failed copy leaves nothing behind.
+class MigrationReceiver {
+ public:
+  virtual ~MigrationReceiver() = default;
+  // The next piece of what ToMigrationData() produced at the source, cut at any byte.
+  virtual absl::Status Append(std::string_view piece) = 0;
+  // Everything has arrived: the container holds it, or the error says why not.
+  virtual absl::Status Finish() = 0;
+};
+
 // The state of one partitioned service for one partition. Touched only by operations of that
 // partition, which never run concurrently: implementations need no locking.
-namespace internal {
-// Parses `message` from the concatenation of `chunks`, without joining them.
-bool ParseFromChunks(const std::vector<std::string>& chunks, google::protobuf::Message* message);
-}  // namespace internal
-
 class Container {
  public:
   virtual ~Container() = default;
@@ -62,12 +70,21 @@ class Container {
   // Replaces the state with what ToMigrationData() produced elsewhere. On error the container
   // is left as it was.
   virtual absl::Status ApplyMigrationData(std::string_view data) = 0;
-  // The same, from the data in pieces as a copy received it (joined in order, they are what
-  // ToMigrationData() produced). The default joins them; override to parse them in place.
-  virtual absl::Status ApplyMigrationChunks(const std::vector<std::string>& chunks);
+  // A receiver that fills this container, new and empty, with a copy as it arrives. The default
+  // keeps the pieces and calls ApplyMigrationData() with them joined, so a copy costs the
+  // destination its size twice at the end; override to apply pieces as they come (as
+  // MessageContainer does).
+  virtual std::unique_ptr<MigrationReceiver> ReceiveMigrationData();
   // Drops everything (the source after a migration, the destination after a rollback).
   virtual void Clear() = 0;
 };
+
+namespace internal {
+// Parses a copy of `message` as it arrives: each complete top-level field is merged into
+// `message` at once, so the receiver holds at most the piece it was given plus one incomplete
+// field. `message` must outlive the receiver.
+std::unique_ptr<MigrationReceiver> NewMessageReceiver(google::protobuf::Message* message);
+}  // namespace internal
 
 // The container of a contract that declares its state as a proto message.
 template <typename State>
@@ -84,16 +101,15 @@ class MessageContainer final : public Container {
     return out;
   }
   absl::Status ApplyMigrationData(std::string_view data) override {
-    return ApplyMigrationChunks({std::string(data)});
-  }
-  // Parses the pieces where they are: no joined copy of a large partition.
-  absl::Status ApplyMigrationChunks(const std::vector<std::string>& chunks) override {
     State next;
-    if (!internal::ParseFromChunks(chunks, &next)) {
-      return absl::InvalidArgumentError("migration data does not parse as " + state_.GetTypeName());
-    }
-    state_ = std::move(next);
-    return absl::OkStatus();
+    std::unique_ptr<MigrationReceiver> receiver = internal::NewMessageReceiver(&next);
+    absl::Status parsed = receiver->Append(data);
+    if (parsed.ok()) parsed = receiver->Finish();
+    if (parsed.ok()) state_ = std::move(next);
+    return parsed;
+  }
+  std::unique_ptr<MigrationReceiver> ReceiveMigrationData() override {
+    return internal::NewMessageReceiver(&state_);
   }
   void Clear() override { state_.Clear(); }
 
@@ -232,7 +248,8 @@ class ServiceBase : public ManagedService {
                               const google::protobuf::Message& request,
                               grpc::ByteBuffer* response) = 0;
 
-  // A fresh, empty container for `partition`. Partitioned services only.
+  // A fresh, empty container for `partition`. Partitioned services only. Called on any thread
+  // (a copy's destination makes the container it fills on a gRPC thread).
   virtual std::unique_ptr<Container> NewContainer(int partition) { return nullptr; }
 
   // Applies on a backup what a primary's PartitionContext::SetBackupPayload() replicated.

@@ -83,10 +83,10 @@ class CopyStream final : public grpc::ServerWriteReactor<v1::CopyReplicaProgress
              absl::Duration idle_timeout, std::shared_ptr<LifeGuard> guard, int partition,
              const std::string& source_address) {
     ReadSnapshot(
-        peers, source_address, partition, idle_timeout,
+        partitions, guard, peers, source_address, partition, idle_timeout,
         [this](int64_t bytes) { Report(bytes, std::nullopt); },
-        [this, &partitions, &executor, guard = std::move(guard), partition](absl::Status status,
-                                                                            ReplicaSnapshot data) {
+        [this, &partitions, &executor, guard, partition](absl::Status status,
+                                                         ReceivedReplica data) {
           LifeGuard::Scope alive = guard->Enter();
           if (!alive) {
             Report(data.received_bytes,
@@ -97,10 +97,12 @@ class CopyStream final : public grpc::ServerWriteReactor<v1::CopyReplicaProgress
             Report(data.received_bytes, ToGrpcStatus(status));
             return;
           }
-          executor.Execute(partition, [this, &partitions, partition, data = std::move(data)] {
-            absl::Status applied = partitions.Restore(partition, data);
-            Report(data.received_bytes, ToGrpcStatus(applied));
-          });
+          executor.Execute(partition,
+                           [this, &partitions, partition, data = std::move(data)]() mutable {
+                             const int64_t bytes = data.received_bytes;
+                             partitions.Restore(partition, std::move(data));
+                             Report(bytes, grpc::Status::OK);
+                           });
         });
   }
 

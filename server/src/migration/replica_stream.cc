@@ -71,7 +71,7 @@ class SnapshotWriter final : public grpc::ServerWriteReactor<v1::SyncChunk> {
       return;
     }
     const ReplicaSnapshot::Entry& entry = snapshot_.containers[container_];
-    const std::string& data = entry.chunks.front();
+    const std::string& data = entry.data;
     if (offset_ == 0) chunk_.set_lookup_name(entry.lookup_name);
     const size_t n = std::min(chunk_bytes_, data.size() - offset_);
     chunk_.set_data(data.substr(offset_, n));
@@ -101,9 +101,13 @@ class SnapshotWriter final : public grpc::ServerWriteReactor<v1::SyncChunk> {
 
 class SnapshotReader final : public grpc::ClientReadReactor<v1::SyncChunk> {
  public:
-  SnapshotReader(PeerChannels& peers, const std::string& address, int partition,
+  SnapshotReader(const Partitions& partitions, std::shared_ptr<LifeGuard> guard,
+                 PeerChannels& peers, const std::string& address, int partition,
                  absl::Duration idle_timeout, SnapshotProgress progress, SnapshotDone done)
-      : address_(address),
+      : partitions_(partitions),
+        guard_(std::move(guard)),
+        partition_(partition),
+        address_(address),
         idle_timeout_(idle_timeout),
         progress_(std::move(progress)),
         done_(std::move(done)),
@@ -120,39 +124,70 @@ class SnapshotReader final : public grpc::ClientReadReactor<v1::SyncChunk> {
   void OnReadDone(bool ok) override {
     if (!ok) return;  // the stream ended: OnDone follows
     watchdog_->Progress();
-    snapshot_.received_bytes += static_cast<int64_t>(chunk_.ByteSizeLong());
+    replica_.received_bytes += static_cast<int64_t>(chunk_.ByteSizeLong());
     if (chunks_++ == 0) {
-      snapshot_.sequence = chunk_.sequence();
-      snapshot_.table_version = chunk_.table_version();
+      replica_.sequence = chunk_.sequence();
+      replica_.table_version = chunk_.table_version();
     }
-    if (!chunk_.lookup_name().empty()) {
-      snapshot_.containers.push_back({.lookup_name = chunk_.lookup_name()});
+    if (absl::Status taken = Take(chunk_); !taken.ok()) {
+      // Nothing more is read: OnDone follows with the cancellation, and reports this instead.
+      error_ = std::move(taken);
+      context_.TryCancel();
+      return;
     }
-    if (!chunk_.data().empty()) {
-      if (snapshot_.containers.empty()) {
-        error_ = absl::InvalidArgumentError("replica data before any container was named");
-      } else {
-        snapshot_.containers.back().chunks.push_back(std::move(*chunk_.mutable_data()));
-      }
-    }
-    if (progress_) progress_(snapshot_.received_bytes);
+    if (progress_) progress_(replica_.received_bytes);
     StartRead(&chunk_);
   }
 
   void OnDone(const grpc::Status& status) override {
-    absl::Status result = FromGrpcStatus(status);
-    if (watchdog_->fired()) {
+    absl::Status result = error_;
+    if (result.ok() && watchdog_->fired()) {
       result = absl::DeadlineExceededError(
           absl::StrCat("the replica's source ", address_, " sent nothing for ",
                        absl::FormatDuration(idle_timeout_), " (after ", chunks_, " chunks)"));
     }
-    if (result.ok()) result = error_;
+    if (result.ok()) result = FromGrpcStatus(status);
     if (result.ok() && chunks_ == 0) result = absl::DataLossError("an empty replica stream");
-    done_(std::move(result), std::move(snapshot_));
+    if (result.ok()) result = FinishContainer();
+    done_(std::move(result), std::move(replica_));
     watchdog_->Stop([this] { delete this; });
   }
 
  private:
+  // A chunk's data goes to the container it belongs to as it arrives: what the copy holds
+  // beyond the containers it fills is a chunk and the field it ends inside (MessageContainer).
+  absl::Status Take(v1::SyncChunk& chunk) {
+    if (!chunk.lookup_name().empty()) {
+      if (absl::Status finished = FinishContainer(); !finished.ok()) return finished;
+      LifeGuard::Scope alive = guard_->Enter();
+      if (!alive) return absl::UnavailableError("the destination member stopped");
+      absl::StatusOr<ReceivedReplica::Entry> entry =
+          partitions_.NewContainer(partition_, chunk.lookup_name());
+      if (!entry.ok()) return entry.status();
+      receiver_ = entry->container->ReceiveMigrationData();
+      replica_.containers.push_back(*std::move(entry));
+    }
+    if (chunk.data().empty()) return absl::OkStatus();
+    if (receiver_ == nullptr) {
+      return absl::InvalidArgumentError("replica data before any container was named");
+    }
+    return receiver_->Append(chunk.data());
+  }
+
+  absl::Status FinishContainer() {
+    if (receiver_ == nullptr) return absl::OkStatus();
+    absl::Status finished = receiver_->Finish();
+    receiver_.reset();
+    if (!finished.ok()) {
+      return absl::Status(finished.code(),
+                          absl::StrCat("partition ", partition_, ": ", finished.message()));
+    }
+    return finished;
+  }
+
+  const Partitions& partitions_;
+  const std::shared_ptr<LifeGuard> guard_;  // partitions_ may be used while it can be entered
+  const int partition_;
   const std::string address_;
   const absl::Duration idle_timeout_;
   const SnapshotProgress progress_;
@@ -161,7 +196,8 @@ class SnapshotReader final : public grpc::ClientReadReactor<v1::SyncChunk> {
   const std::shared_ptr<StallWatchdog> watchdog_;  // after context_, which it cancels
   v1::SyncRequest request_;
   v1::SyncChunk chunk_;
-  ReplicaSnapshot snapshot_;
+  ReceivedReplica replica_;
+  std::unique_ptr<MigrationReceiver> receiver_;  // fills replica_.containers.back()
   int64_t chunks_ = 0;
   absl::Status error_;
 };
@@ -174,9 +210,11 @@ grpc::ServerWriteReactor<v1::SyncChunk>* NewSnapshotWriter(Partitions& partition
   return new SnapshotWriter(partitions, executor, partition, chunk_bytes);
 }
 
-void ReadSnapshot(PeerChannels& peers, const std::string& address, int partition,
+void ReadSnapshot(const Partitions& partitions, std::shared_ptr<LifeGuard> guard,
+                  PeerChannels& peers, const std::string& address, int partition,
                   absl::Duration idle_timeout, SnapshotProgress progress, SnapshotDone done) {
-  new SnapshotReader(peers, address, partition, idle_timeout, std::move(progress), std::move(done));
+  new SnapshotReader(partitions, std::move(guard), peers, address, partition, idle_timeout,
+                     std::move(progress), std::move(done));
 }
 
 }  // namespace gridrpc::internal

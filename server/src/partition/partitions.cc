@@ -158,32 +158,31 @@ absl::StatusOr<ReplicaSnapshot> Partitions::Snapshot(int partition) {
     if (container == nullptr) continue;
     absl::StatusOr<std::string> data = container->ToMigrationData();
     if (!data.ok()) return data.status();
-    out.containers.push_back({.lookup_name = hosted->lookup_name});
-    out.containers.back().chunks.push_back(*std::move(data));
+    out.containers.push_back({.lookup_name = hosted->lookup_name, .data = *std::move(data)});
   }
   return out;
 }
 
-absl::Status Partitions::Restore(int partition, const ReplicaSnapshot& data) {
-  absl::Status result;
-  for (const ReplicaSnapshot::Entry& entry : data.containers) {
-    const HostedService* hosted = registry_.FindInstance(entry.lookup_name);
-    Container* container = hosted == nullptr ? nullptr : ContainerOf(*hosted, partition);
-    if (container == nullptr) {
-      result = absl::NotFoundError(
-          absl::StrCat("member ", member_id_, " hosts no partitioned '", entry.lookup_name, "'"));
-      break;
-    }
-    result = container->ApplyMigrationChunks(entry.chunks);
-    if (!result.ok()) break;
+absl::StatusOr<ReceivedReplica::Entry> Partitions::NewContainer(
+    int partition, std::string_view lookup_name) const {
+  const HostedService* hosted = registry_.FindInstance(lookup_name);
+  std::unique_ptr<Container> container = hosted == nullptr || hosted->container_slot < 0
+                                             ? nullptr
+                                             : hosted->service->NewContainer(partition);
+  if (container == nullptr) {
+    return absl::NotFoundError(absl::StrCat("member ", member_id_, " hosts no partitioned '",
+                                            std::string(lookup_name), "'"));
   }
-  if (result.ok()) {
-    replicas_[partition].sequence = data.sequence;
-  } else {
-    Clear(partition);
+  return ReceivedReplica::Entry{.slot = hosted->container_slot, .container = std::move(container)};
+}
+
+void Partitions::Restore(int partition, ReceivedReplica data) {
+  PartitionReplica& replica = replicas_[partition];
+  for (ReceivedReplica::Entry& entry : data.containers) {
+    replica.containers[entry.slot] = std::move(entry.container);
   }
+  replica.sequence = data.sequence;
   Publish(partition);
-  return result;
 }
 
 void Partitions::Clear(int partition) {

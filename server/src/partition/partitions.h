@@ -31,25 +31,29 @@
 
 namespace gridrpc::internal {
 
-// A replica's data as a copy moves it: its sequence, the table version it was taken at, and each
-// container's migration data, in one or more pieces.
+// A replica's data as its source serves a copy of it: its sequence, the table version it was
+// taken at, and each container's migration data.
 struct ReplicaSnapshot {
   struct Entry {
     std::string lookup_name;
-    std::vector<std::string> chunks;
+    std::string data;
   };
   int64_t sequence = 0;
   int64_t table_version = 0;
   std::vector<Entry> containers;
-  int64_t received_bytes = 0;  // what its copy carried over the network, framing included
+};
 
-  int64_t bytes() const {
-    int64_t n = 0;
-    for (const Entry& e : containers) {
-      for (const std::string& c : e.chunks) n += static_cast<int64_t>(c.size());
-    }
-    return n;
-  }
+// A replica as its copy's destination received it: new containers, filled as the data came
+// and not yet installed.
+struct ReceivedReplica {
+  struct Entry {
+    int slot = -1;  // HostedService::container_slot
+    std::unique_ptr<Container> container;
+  };
+  int64_t sequence = 0;
+  int64_t table_version = 0;
+  std::vector<Entry> containers;
+  int64_t received_bytes = 0;  // what the copy carried over the network, framing included
 };
 
 // Told, inside a partition, when an installed table changed this member's replica of it.
@@ -94,6 +98,10 @@ class Partitions {
   std::shared_ptr<const std::vector<int>> PrimaryPartitions() const;
   // Whether the installed table makes `member_id` the primary of `partition`.
   bool IsPrimaryInTable(int partition, std::string_view member_id) const;
+  // A new, empty container of the partitioned service `lookup_name` for `partition`, for a copy
+  // to fill: NOT_FOUND when this member hosts no such service.
+  absl::StatusOr<ReceivedReplica::Entry> NewContainer(int partition,
+                                                      std::string_view lookup_name) const;
 
   // The fence: until when this member may act on its membership (its coordinator's session is
   // certainly alive until then, by the member's clock). Past it the member answers no call, read
@@ -122,12 +130,11 @@ class Partitions {
   Container* ContainerOf(const HostedService& hosted, int partition);
   // Makes replica_state() and serving() current for the partition.
   void Publish(int partition);
-  // Everything the replica holds, with its sequence and table version (each container's data in
-  // one piece).
+  // Everything the replica holds, with its sequence and table version.
   absl::StatusOr<ReplicaSnapshot> Snapshot(int partition);
-  // Replaces the replica with a primary's snapshot; on error the replica is cleared (a
-  // half-applied replica must not serve).
-  absl::Status Restore(int partition, const ReplicaSnapshot& data);
+  // Replaces the replica's containers with those a copy filled, and its sequence with the
+  // copy's.
+  void Restore(int partition, ReceivedReplica data);
   // Drops the replica's state: every container cleared, sequence 0.
   void Clear(int partition);
 

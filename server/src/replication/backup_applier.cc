@@ -202,12 +202,12 @@ void BackupApplier::Resync(int p) {
   if (primary < 0 || table->member(primary).id() == member_.id()) return;
   metrics_.resyncs.Increment();
   orders_[p].resync_scheduled = true;  // one at a time
-  ReadSnapshot(peers_, table->member(primary).peer_address(), p, tunables_.copy_idle_timeout,
-               /*progress=*/nullptr,
-               [this, guard = guard_, p](absl::Status status, ReplicaSnapshot data) {
+  ReadSnapshot(partitions_, guard_, peers_, table->member(primary).peer_address(), p,
+               tunables_.copy_idle_timeout, /*progress=*/nullptr,
+               [this, guard = guard_, p](absl::Status status, ReceivedReplica data) {
                  LifeGuard::Scope alive = guard->Enter();
                  if (!alive) return;  // the member is gone
-                 executor_.Execute(p, [this, p, status, data = std::move(data)] {
+                 executor_.Execute(p, [this, p, status, data = std::move(data)]() mutable {
                    orders_[p].resync_scheduled = false;
                    if (!status.ok()) {
                      metrics_.resync_failures.Increment();
@@ -218,13 +218,7 @@ void BackupApplier::Resync(int p) {
                      return;
                    }
                    if (data.sequence > partitions_.replica(p).sequence) {
-                     if (absl::Status s = partitions_.Restore(p, data); !s.ok()) {
-                       metrics_.resync_failures.Increment();
-                       Log(LogLevel::kError, "resync_failed",
-                           "a backup could not apply the partition its primary sent",
-                           {{"partition", p}, {"status", s.ToString()}});
-                       return;
-                     }
+                     partitions_.Restore(p, std::move(data));
                    }
                    ApplyPending(p);  // what is now covered is acknowledged, the rest applied
                  });
