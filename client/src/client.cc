@@ -182,6 +182,13 @@ absl::Status ClientState::LoadTable() {
       absl::StrCat("no member answered with a partition table: ", absl::StrJoin(errors, "; ")));
 }
 
+struct ClientState::Refresh {
+  std::vector<std::string> addresses;
+  size_t next = 0;  // the first not asked; only the wave's last answer moves it on
+  std::atomic<size_t> pending{0};
+  std::atomic<bool> finished{false};
+};
+
 void ClientState::RefreshAsync(absl::AnyInvocable<void() &&> done) {
   {
     MutexLock lock(&mu_);
@@ -189,30 +196,37 @@ void ClientState::RefreshAsync(absl::AnyInvocable<void() &&> done) {
     if (refreshing_) return;
     refreshing_ = true;
   }
-  // Every member is asked at once and the first valid answer ends the refresh: a member that is
-  // paused accepts the call and answers nothing, so asking in turn could wait a connect timeout
-  // on each. Later answers are still installed if they are newer.
-  std::vector<std::string> addresses = CandidateAddresses();
-  std::sort(addresses.begin(), addresses.end());
-  addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
-  if (addresses.empty()) return FinishRefresh();
-  struct Refresh {
-    std::atomic<size_t> pending;
-    std::atomic<bool> finished{false};
-  };
+  // The first valid answer ends the refresh. The members are asked a wave at a time, not in
+  // turn: a member that is paused accepts the call and answers nothing, so asking in turn could
+  // wait a connect timeout on each. Nor all at once: every client's reload would reach every
+  // member. Later answers of a wave are still installed if they are newer.
   auto refresh = std::make_shared<Refresh>();
-  refresh->pending = addresses.size();
+  refresh->addresses = CandidateAddresses();
+  std::sort(refresh->addresses.begin(), refresh->addresses.end());
+  refresh->addresses.erase(std::unique(refresh->addresses.begin(), refresh->addresses.end()),
+                           refresh->addresses.end());
+  if (refresh->addresses.empty()) return FinishRefresh();
+  absl::BitGen random;  // clients spread their reloads over the members
+  std::shuffle(refresh->addresses.begin(), refresh->addresses.end(), random);
+  AskWave(std::move(refresh));
+}
+
+void ClientState::AskWave(std::shared_ptr<Refresh> refresh) {
+  const size_t begin = refresh->next;
+  const size_t end = std::min(begin + kRefreshWave, refresh->addresses.size());
+  refresh->next = end;
+  refresh->pending = end - begin;
   struct Call {
     grpc::ClientContext context;
     v1::GetPartitionTableRequest request;
     v1::PartitionTable response;
     std::unique_ptr<v1::Cluster::Stub> stub;
   };
-  for (const std::string& address : addresses) {
+  for (size_t i = begin; i < end; ++i) {
     auto call = std::make_shared<Call>();
     {
       MutexLock lock(&mu_);
-      call->stub = v1::Cluster::NewStub(ChannelTo(address));
+      call->stub = v1::Cluster::NewStub(ChannelTo(refresh->addresses[i]));
     }
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.connect_timeout));
     // The client and its proxies may be gone before the answer: the refresh keeps the state
@@ -222,8 +236,14 @@ void ClientState::RefreshAsync(absl::AnyInvocable<void() &&> done) {
         [self = shared_from_this(), call, refresh](grpc::Status status) {
           // A table that fails validation counts as no answer.
           const bool installed = status.ok() && self->Install(std::move(call->response)).ok();
-          const bool last = refresh->pending.fetch_sub(1) == 1;
-          if ((installed || last) && !refresh->finished.exchange(true)) self->FinishRefresh();
+          if (installed && !refresh->finished.exchange(true)) self->FinishRefresh();
+          if (refresh->pending.fetch_sub(1) != 1 || refresh->finished.load()) return;
+          // The wave is over and none of it answered.
+          if (refresh->next < refresh->addresses.size()) {
+            self->AskWave(refresh);
+          } else if (!refresh->finished.exchange(true)) {
+            self->FinishRefresh();
+          }
         });
   }
 }

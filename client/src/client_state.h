@@ -35,9 +35,14 @@ class ClientState : public std::enable_shared_from_this<ClientState> {
   // seed addresses. Blocks up to the connect timeout per member.
   absl::Status LoadTable();
 
-  // Reloads the table in the background from every member at once; `done` runs once one answered
-  // with a valid table or all failed (it may not have changed anything). Concurrent requests
-  // share one reload.
+  // Members a reload asks at once. Two members may be down or paused at once (the failure
+  // model), so a wave of three holds one that answers, and a reload costs the cluster three
+  // calls, not one per member.
+  static constexpr size_t kRefreshWave = 3;
+
+  // Reloads the table in the background, asking the members in waves of kRefreshWave, in random
+  // order; `done` runs once one answered with a valid table or all failed (it may not have
+  // changed anything). Concurrent requests share one reload.
   void RefreshAsync(absl::AnyInvocable<void() &&> done);
 
   // With ClientOptions::statistics_period, reports the client's name and labels to a member
@@ -52,6 +57,10 @@ class ClientState : public std::enable_shared_from_this<ClientState> {
   std::shared_ptr<grpc::Channel> ChannelTo(const std::string& address)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<std::string> CandidateAddresses() const;
+  struct Refresh;
+  // Asks the next wave of the reload's members; the last answer of a wave without a valid table
+  // asks the next one.
+  void AskWave(std::shared_ptr<Refresh> refresh);
   void FinishRefresh();
 
   const ClientOptions options_;

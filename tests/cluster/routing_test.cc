@@ -1,12 +1,15 @@
 // Calls reach the member owning their partition: sync, async and callback; keyed, nested-keyed
 // and keyless; through a smart client that follows table changes.
+#include <grpcpp/alarm.h>
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
+#include <mutex>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "cluster/cluster_fixture.h"
+#include "gridrpc/cluster.grpc.pb.h"
 #include "gridrpc/internal/wire.h"
 #include "test_util.h"
 
@@ -238,6 +241,90 @@ TEST_F(ClusterTest, SmartClientFollowsANewPartitionTable) {
   EXPECT_EQ(incs[0].member_id, old_table->member(old_table->Owner(p)).id());
   EXPECT_EQ(incs[1].member_id, new_table->member(new_table->Owner(p)).id());
   EXPECT_NE(incs[0].member_id, incs[1].member_id);
+}
+
+// Members that take a table request, hold it a while and refuse it, counting how many they
+// hold at once: down or paused members, as a client's reload meets them.
+class SlowRefusers final : public v1::Cluster::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* GetPartitionTable(grpc::CallbackServerContext* context,
+                                              const v1::GetPartitionTableRequest*,
+                                              v1::PartitionTable*) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    std::lock_guard<std::mutex> lock(mu_);
+    ++calls_;
+    max_in_flight_ = std::max(max_in_flight_, ++in_flight_);
+    grpc::Alarm& alarm = *alarms_.emplace_back(std::make_unique<grpc::Alarm>());
+    alarm.Set(absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)), [this, reactor](bool) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        --in_flight_;
+      }
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "down"));
+    });
+    return reactor;
+  }
+  int calls() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_;
+  }
+  int max_in_flight() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_in_flight_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  int calls_ = 0;
+  int in_flight_ = 0;
+  int max_in_flight_ = 0;
+  std::vector<std::unique_ptr<grpc::Alarm>> alarms_;
+};
+
+// A reload asks a few members at a time, not every member at once (each client's reload would
+// reach the whole cluster), and still ends with the table of a member that answers when the
+// first waves meet only members that do not.
+TEST_F(ClusterTest, AReloadAsksAFewMembersAtATimeUntilOneAnswers) {
+  SlowRefusers refusers;
+  grpc::ServerBuilder builder;
+  constexpr int kRefusers = 7;
+  std::vector<int> ports(kRefusers);
+  for (int& port : ports) {
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  }
+  builder.RegisterService(&refusers);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ClientOptions options;
+  for (int i = 0; i < cluster_->size(); ++i)
+    options.members.push_back(cluster_->member(i).address());
+  for (int port : ports) options.members.push_back(absl::StrCat("127.0.0.1:", port));
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_EQ(refusers.calls(), 0);  // the table came from the first address, a member
+  auto counter = ProxyBuilder<examples::Counter>(**client).Build();
+
+  // Version 2, which only a reload brings (the cluster may commit newer ones meanwhile).
+  v1::PartitionTable staged = cluster_->partition_table()->proto();
+  staged.set_version(2);
+  auto next = std::make_shared<const PartitionTable>(*PartitionTable::FromProto(staged));
+  for (int i = 0; i < cluster_->size(); ++i) {
+    ASSERT_TRUE(cluster_->member(i).InstallPartitionTable(next).ok());
+  }
+  // A call that times out makes the client reload. Each round of reloads may start with
+  // refusers only (the order is random); the client ends up with version 2 all the same.
+  CallOptions instant;
+  instant.timeout = absl::Microseconds(1);
+  for (int round = 0; round < 20 && (*client)->partition_table()->version() < 2; ++round) {
+    EXPECT_FALSE(counter->Inc(Inc("reload", 1), instant).ok());
+    WaitUntil([&] { return (*client)->partition_table()->version() >= 2; }, absl::Seconds(2));
+  }
+  EXPECT_GE((*client)->partition_table()->version(), 2);
+  // A member's answer can end the reload before the calls to the others (on new channels) even
+  // arrived: give those time to arrive, well within the time the refusers hold them.
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_LE(refusers.max_in_flight(), 3)  // ClientState::kRefreshWave
+      << "of " << refusers.calls() << " calls";
+  server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
 }
 
 // A paused member (SIGSTOP, a hung host) accepts connections and answers nothing: calls to it
