@@ -65,16 +65,24 @@ class MessageReceiver final : public MigrationReceiver {
 
   absl::Status Append(std::string_view piece) override {
     if (!error_.ok()) return error_;
-    pending_.append(piece);
-    absl::StatusOr<size_t> complete = CompleteFields();
+    // A piece is parsed where it is; only the front of a field it ends inside is kept.
+    const bool buffered = !pending_.empty();
+    if (buffered) pending_.append(piece);
+    const std::string_view data = buffered ? std::string_view(pending_) : piece;
+    absl::StatusOr<size_t> complete = CompleteFields(data);
     if (!complete.ok()) return error_ = complete.status();
-    if (*complete == 0) return absl::OkStatus();
-    google::protobuf::io::CodedInputStream fields(reinterpret_cast<const uint8_t*>(pending_.data()),
-                                                  static_cast<int>(*complete));
-    if (!message_->MergePartialFromCodedStream(&fields) || !fields.ConsumedEntireMessage()) {
-      return error_ = Unparsable("a field does not parse");
+    if (*complete > 0) {
+      google::protobuf::io::CodedInputStream fields(reinterpret_cast<const uint8_t*>(data.data()),
+                                                    static_cast<int>(*complete));
+      if (!message_->MergePartialFromCodedStream(&fields) || !fields.ConsumedEntireMessage()) {
+        return error_ = Unparsable("a field does not parse");
+      }
     }
-    pending_.erase(0, *complete);
+    if (buffered) {
+      pending_.erase(0, *complete);
+    } else {
+      pending_.assign(data.substr(*complete));
+    }
     return absl::OkStatus();
   }
 
@@ -90,20 +98,20 @@ class MessageReceiver final : public MigrationReceiver {
   }
 
  private:
-  // How many bytes at the front of pending_ are whole fields; an error when they cannot be.
-  absl::StatusOr<size_t> CompleteFields() const {
+  // How many bytes at the front of `data` are whole fields; an error when they cannot be.
+  absl::StatusOr<size_t> CompleteFields(std::string_view data) const {
     using google::protobuf::internal::WireFormatLite;
-    if (pending_.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    if (data.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
       return Unparsable("a field is larger than 2 GB");
     }
-    google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(pending_.data()),
-                                              static_cast<int>(pending_.size()));
+    google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(data.data()),
+                                              static_cast<int>(data.size()));
     size_t complete = 0;
-    while (complete < pending_.size()) {
+    while (complete < data.size()) {
       const uint32_t tag = in.ReadTag();
       if (tag == 0) {
         // The end of what is here inside a tag, or a zero tag: a tag takes at most 5 bytes.
-        if (pending_.size() - complete >= 5) return Unparsable("a field has no valid tag");
+        if (data.size() - complete >= 5) return Unparsable("a field has no valid tag");
         break;
       }
       const WireFormatLite::WireType type = WireFormatLite::GetTagWireType(tag);
@@ -113,7 +121,7 @@ class MessageReceiver final : public MigrationReceiver {
       }
       const int after_tag = in.CurrentPosition();
       if (!WireFormatLite::SkipField(&in, tag)) {
-        absl::Status malformed = MalformedVarint(type, static_cast<size_t>(after_tag));
+        absl::Status malformed = MalformedVarint(data.substr(after_tag), type);
         if (!malformed.ok()) return malformed;
         break;  // the rest of the field is still to come
       }
@@ -123,18 +131,19 @@ class MessageReceiver final : public MigrationReceiver {
   }
 
   // A field that cannot be skipped is either cut short or malformed. Only a varint (a value or a
-  // length) can be malformed with all of its bytes here; anything else waits for more data.
-  absl::Status MalformedVarint(google::protobuf::internal::WireFormatLite::WireType type,
-                               size_t at) const {
+  // length) can be malformed with all of its bytes here (`rest`, what follows the field's tag);
+  // anything else waits for more data.
+  absl::Status MalformedVarint(std::string_view rest,
+                               google::protobuf::internal::WireFormatLite::WireType type) const {
     using google::protobuf::internal::WireFormatLite;
     constexpr size_t kMaxVarintBytes = 10;
     if (type != WireFormatLite::WIRETYPE_VARINT &&
         type != WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
       return absl::OkStatus();
     }
-    if (pending_.size() - at < kMaxVarintBytes) return absl::OkStatus();
-    google::protobuf::io::CodedInputStream in(
-        reinterpret_cast<const uint8_t*>(pending_.data() + at), kMaxVarintBytes);
+    if (rest.size() < kMaxVarintBytes) return absl::OkStatus();
+    google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(rest.data()),
+                                              kMaxVarintBytes);
     uint64_t value = 0;
     if (!in.ReadVarint64(&value)) return Unparsable("a varint is longer than 10 bytes");
     if (type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED &&
